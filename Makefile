@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh clone:
+#   make run    set up, then protect and verify a sample portrait on the embedded defaults
+#   make test   set up, then run the whole test suite
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SHIELD := $(VENV)/bin/shield
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+export SHIELD_HOME ?= $(CURDIR)/.shield
+export SHIELD_KEYS_DIR ?= $(CURDIR)/keys
+export SHIELD_NODE_BIN ?= $(CURDIR)/node_modules/.bin
+
+.PHONY: setup run test contracts bench clean
+
+setup: $(STAMP) node_modules/.installed
+
+# torch==2.13.0 is installed first when no torch is present: that pin resolves to a
+# local CPU build here; pyproject.toml itself accepts a range for other machines.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	mkdir -p $(OUT)
+	$(PY) -m shield.sample $(OUT)/astronaut.png
+	$(SHIELD) protect $(OUT)/astronaut.png -o $(OUT)
+	$(SHIELD) verify $(OUT)/astronaut.shield.png --tamper-map $(OUT)/astronaut.tamper.png
+	$(SHIELD) audit
+
+test: setup
+	$(PY) -m pytest -q
+
+contracts: node_modules/.installed
+	$(PY) -m shield.ledger.compile
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,1 @@
+"""CLI commands, one module per top-level command (see shield.cli.COMMANDS)."""

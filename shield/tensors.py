@@ -1,0 +1,40 @@
+"""The one place where images change representation.
+
+Inside shield, images are NCHW float tensors in [0,1]; at I/O they are HWC uint8
+numpy arrays (RGB). Every conversion between the two goes through here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["to_tensor", "to_uint8", "quantize"]
+
+
+def to_tensor(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """HWC uint8 RGB (or a batch NHWC) -> NCHW float32 in [0,1]."""
+    if rgb.dtype != np.uint8:
+        raise TypeError(f"rgb: expected uint8, got {rgb.dtype}")
+    arr = rgb[None] if rgb.ndim == 3 else rgb
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise TypeError(f"rgb: expected HxWx3 or NxHxWx3, got shape {rgb.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round a [0,1] tensor to the 8-bit grid it will be stored on (no gradient)."""
+    return torch.round(x.clamp(0, 1) * 255.0) / 255.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """NCHW (N=1) or CHW float in [0,1] -> HWC uint8 RGB, rounding to nearest."""
+    t = x.detach().to("cpu")
+    if t.ndim == 4:
+        if t.shape[0] != 1:
+            raise TypeError(f"x: expected a batch of one, got {t.shape[0]}")
+        t = t[0]
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise TypeError(f"x: expected 3 channels, got shape {tuple(x.shape)}")
+    return (t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
