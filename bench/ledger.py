@@ -1,0 +1,162 @@
+"""Ledger benchmark: gas per image (single records, anchorMany, Merkle batches of
+1/10/100/1000), anchoring latency on the embedded anvil, and `shield audit` time over
+10,000 records. Writes JSON (and a gas plot) under bench/results/.
+
+    .venv/bin/python bench/ledger.py --json bench/results/ledger.json --plot bench/results/ledger_gas.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shield.config import load_settings
+from shield.ledger import AnchorRequest, Devnet, audit, open_ledger
+
+KEY = (0xBE7C4).to_bytes(32, "big")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _req(rng: "random.Random") -> AnchorRequest:  # noqa: F821
+    return AnchorRequest(rng.randbytes(16), rng.randbytes(32), rng.randbytes(32), rng.randbytes(32))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gas(ledger, tx: str) -> int:  # type: ignore[no-untyped-def]
+    return int(ledger.client.w3.eth.get_transaction_receipt(tx)["gasUsed"])
+
+
+def main() -> None:
+    import random
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--latency-runs", type=int, default=50)
+    parser.add_argument("--audit-records", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    home = Path(tempfile.mkdtemp(prefix="shield-bench-ledger-"))
+    env = {"SHIELD_HOME": str(home), "SHIELD_KEYS_DIR": str(home / "keys"),
+           "SHIELD_NODE_BIN": str(REPO / "node_modules" / ".bin"), "SHIELD_ANVIL_PORT": str(_free_port())}
+    settings = load_settings(env=env, cwd=home)
+    result: dict[str, object] = {
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+        "node": "anvil 1.7.1 (embedded devnet, automine)",
+    }
+    try:
+        ledger = open_ledger(settings, KEY)
+        assert ledger.unavailable is None, ledger.unavailable
+        client = ledger.client
+        assert client is not None
+        first = ledger.anchor(_req(rng))
+        first_gas = _gas(ledger, first.tx_hash)  # type: ignore[arg-type]
+        ledger.register_publisher(rng.randbytes(32), rng.randbytes(32))
+        singles, latencies = [], []
+        for _ in range(args.latency_runs):
+            t0 = time.perf_counter()
+            out = ledger.anchor(_req(rng))
+            latencies.append(time.perf_counter() - t0)
+            singles.append(_gas(ledger, out.tx_hash))  # type: ignore[arg-type]
+        many: dict[str, float] = {}
+        for n in (10, 100):
+            reqs = [_req(rng) for _ in range(n)]
+            receipt = client.transact("anchorMany", *[list(col) for col in zip(*(r.fields for r in reqs), strict=True)])
+            many[str(n)] = receipt["gasUsed"] / n
+        batches: dict[str, dict[str, float]] = {}
+        for n in (1, 10, 100, 1000):
+            ledger.enqueue_batch([_req(rng) for _ in range(n)])
+            t0 = time.perf_counter()
+            outs = ledger.drain()
+            dt = time.perf_counter() - t0
+            gas = _gas(ledger, outs[0].tx_hash)  # type: ignore[arg-type]
+            batches[str(n)] = {"gas_total": gas, "gas_per_image": gas / n, "drain_s": dt}
+        result["gas"] = {
+            "single_first_anchor_of_new_publisher": first_gas,
+            "single_mean": statistics.mean(singles),
+            "single_max": max(singles),
+            "anchor_many_per_image": many,
+            "batch": batches,
+            "targets": {"single_max": 70_000, "batch_per_image_at_100_plus": 500},
+        }
+        latencies.sort()
+        result["latency_s"] = {
+            "runs": len(latencies),
+            "median": statistics.median(latencies),
+            "p95": latencies[int(0.95 * (len(latencies) - 1))],
+            "max": latencies[-1],
+            "what": "Ledger.anchor(): sqlite outbox commit + estimate + sign + send + receipt (1 confirmation)",
+        }
+        # audit over N records: fill with anchorMany (chunks of 200), then time a full audit.
+        have = len(singles) + 1 + sum(int(k) for k in many)
+        todo = max(0, args.audit_records - have)
+        t0 = time.perf_counter()
+        while todo:
+            chunk = [_req(rng) for _ in range(min(200, todo))]
+            client.transact("anchorMany", *[list(col) for col in zip(*(r.fields for r in chunk), strict=True)])
+            todo -= len(chunk)
+        fill_s = time.perf_counter() - t0
+        timings = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            report = audit(settings, ledger)
+            timings.append(time.perf_counter() - t0)
+        records = sum(1 for e in report.entries if e.kind == "record")
+        result["audit"] = {"records": records, "entries": len(report.entries), "runs_s": timings,
+                           "median_s": statistics.median(timings), "fill_s": fill_s,
+                           "flags": report.counts}
+        ledger.close()
+    finally:
+        Devnet(settings).stop()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if args.plot:
+        _plot(result, args.plot)
+
+
+def _plot(result: dict, path: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gas = result["gas"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sizes = [int(k) for k in gas["batch"]]
+    ax.plot(sizes, [gas["batch"][str(n)]["gas_per_image"] for n in sizes], "o-", label="Merkle batch (one root)")
+    many = gas["anchor_many_per_image"]
+    ax.plot([int(k) for k in many], list(many.values()), "s-", label="anchorMany (one record per image)")
+    ax.axhline(gas["single_mean"], color="C2", label=f"single record ({gas['single_mean']:.0f})")
+    ax.axhline(70_000, color="C2", ls=":", label="target: single <= 70k")
+    ax.axhline(500, color="C3", ls=":", label="target: batch <= 500 / image")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("images per transaction")
+    ax.set_ylabel("gas per image")
+    ax.set_title("ShieldRegistry gas per image (anvil, cancun)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

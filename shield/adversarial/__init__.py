@@ -1,0 +1,3 @@
+"""Adversarial protection: deepfake models, attacks and their training."""
+
+__all__: list[str] = []

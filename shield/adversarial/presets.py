@@ -1,0 +1,127 @@
+"""Strength presets of the adversarial protection (`shield protect --strength`).
+
+Each preset is one frozen row of :data:`PRESETS`. Times are per face on the
+project's reference machine (2 shared CPU cores, torch CPU, 64 px surrogates plus
+the 150 px dlib descriptor); effects are the white-box self-check on the shipped
+surrogates -- see bench/README.md ("Adversarial protection") for measured values.
+
+All three share the same visibility budget: an RMS (L2) budget of 4/255 over the
+face region (face-region PSNR about 36 dB, whole photo higher) under an L-inf cap of
+16/255 that is halved in flat areas by texture masking. They differ in effort:
+
+- ``fast`` (target <= 5 s per face; measured 4.4 s): 10 steps, no transformation robustness, no
+  identity term.
+- ``balanced`` (target <= 20 s per face, measured 9.8 s; the default): 30 steps with expectation over
+  JPEG 50-95 / resize / shift / blur, momentum, identity push-away.
+- ``max`` (not timed; about 5x the work of ``balanced``): 80 steps, two
+  transformations per step, a larger motion bank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from shield.adversarial.transforms import EotConfig
+
+__all__ = ["LossWeights", "Preset", "PRESETS", "RUIZ_BASELINE", "get_preset"]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms (``shield.adversarial.attacks.losses``); 0 disables a term.
+
+    The identity term's gradient is much larger than the distortion terms'; with the
+    L2-normalised steps of an RMS budget a weight of 0.1 took nearly all of the energy
+    (FOMM and swap distortion fell 20x on the shipped surrogates), hence 0.01.
+    """
+
+    fomm: float = 1.0
+    keypoints: float = 1.0
+    swap: float = 1.0
+    identity: float = 0.01
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Hyperparameters of one protection strength.
+
+    Attributes:
+        name: preset name.
+        eps: L-inf budget in [0,1] units (enforced on the final 8-bit image).
+        rms: L2 budget as RMS per value in [0,1] units over the attacked region, or None
+            for a pure L-inf (sign) attack. The region's PSNR is then at least about
+            20 log10(1/rms) dB, and the attack puts the energy where the models are
+            sensitive (measured: about 2x the disruption of a sign attack at equal PSNR).
+        alpha: PGD step in [0,1] units.
+        steps: PGD iterations per face.
+        momentum: MI-FGSM decay (0 = plain PGD).
+        random_start: uniform start inside the budget.
+        eot: transformation distribution, or None for none.
+        eot_samples: transformations averaged per step.
+        motions: random FOMM driving motions in the attack's bank (identity included).
+        motions_per_step: motions evaluated per step.
+        perceptual: scale the per-pixel budget by local texture (luminance masking).
+        weights: loss-term weights.
+        seconds_per_face: documented time target on the reference machine.
+    """
+
+    name: str
+    eps: float
+    alpha: float
+    steps: int
+    rms: float | None = None
+    momentum: float = 0.0
+    random_start: bool = True
+    eot: EotConfig | None = None
+    eot_samples: int = 1
+    motions: int = 8
+    motions_per_step: int = 3
+    perceptual: bool = True
+    weights: LossWeights = field(default_factory=LossWeights)
+    seconds_per_face: float = 0.0
+
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        "fast": Preset(
+            name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
+            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0), seconds_per_face=5.0,
+        ),
+        "balanced": Preset(
+            name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
+            motions=12, motions_per_step=2, seconds_per_face=20.0,
+        ),
+        "max": Preset(
+            name="max", eps=16 / 255, rms=4 / 255, alpha=0.75 / 255, steps=80, momentum=0.5, eot=EotConfig(),
+            eot_samples=2, motions=24, motions_per_step=3, seconds_per_face=60.0,
+        ),
+    }
+)  # fmt: skip
+
+#: The published baseline (Ruiz et al. 2020, "Disrupting Deepfakes", section 4): plain
+#: PGD with eps 0.05 and step 0.01 on the [-1,1] scale (0.025 / 0.005 here), 10 steps,
+#: random start, MSE loss on the generator output only, no transformations, no masking.
+RUIZ_BASELINE = Preset(
+    name="ruiz2020", eps=0.025, alpha=0.005, steps=10, momentum=0.0, eot=None, motions=6, motions_per_step=2,
+    perceptual=False, weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0),
+)  # fmt: skip
+
+
+def get_preset(strength: str | Preset) -> Preset:
+    """The preset named ``strength`` (fast, balanced, max) or ``strength`` itself.
+
+    Raises:
+        InputError: unknown name.
+    """
+    if isinstance(strength, Preset):
+        return strength
+    try:
+        return PRESETS[strength]
+    except KeyError:
+        from shield.errors import InputError
+
+        raise InputError(
+            f"unknown protection strength {strength!r}", fix=f"use one of: {', '.join(PRESETS)}"
+        ) from None

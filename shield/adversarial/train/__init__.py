@@ -1,0 +1,26 @@
+"""Training of the surrogate weights shipped with shield (seeded, logged, resumable).
+
+Run ``python -m shield.adversarial.train.fomm --seed N --out DIR`` for a fomm-mini model.
+"""
+
+from shield.adversarial.train.common import (
+    KEEP,
+    CheckpointStore,
+    LossLog,
+    RunRecord,
+    StopFlag,
+    restore_rng_state,
+    rng_state,
+    seed_everything,
+)
+
+__all__ = [
+    "KEEP",
+    "CheckpointStore",
+    "LossLog",
+    "RunRecord",
+    "StopFlag",
+    "restore_rng_state",
+    "rng_state",
+    "seed_everything",
+]

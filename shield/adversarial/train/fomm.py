@@ -1,0 +1,221 @@
+"""Train a ``fomm-mini`` surrogate: ``python -m shield.adversarial.train.fomm --seed N --out DIR``.
+
+Source and driving frames are two random frames of one training clip (the paper's
+self-supervised reconstruction setting); the objective is in :mod:`.fomm_losses`.
+The run stops at ``--steps`` or after ``--max-minutes`` of wall time in this session,
+checkpoints every ``--ckpt-every`` steps and on SIGTERM/SIGINT, and resumes from the
+newest checkpoint in ``--out`` when started again with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shield.adversarial.models.fomm import FOMM, FOMM_MINI, FommConfig
+from shield.adversarial.models.fomm.config import CommonParams, DenseMotionParams, GeneratorParams, KeypointDetectorParams
+from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, restore_rng_state, rng_state, seed_everything
+from shield.adversarial.train.fomm_losses import FommObjective, LossWeights
+
+__all__ = ["TINY", "CONFIGS", "TrainArgs", "PairSampler", "train", "main"]
+
+log = logging.getLogger(__name__)
+
+#: A very small configuration (32 px) for tests of the training loop.
+TINY = FommConfig(
+    resolution=32,
+    common=CommonParams(num_kp=4),
+    kp_detector=KeypointDetectorParams(block_expansion=4, max_features=16, scale_factor=0.5, num_blocks=2),
+    generator=GeneratorParams(block_expansion=4, max_features=16, num_down_blocks=1, num_bottleneck_blocks=1),
+    dense_motion=DenseMotionParams(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+)
+CONFIGS: dict[str, FommConfig] = {"mini": FOMM_MINI, "tiny": TINY}
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """Hyper-parameters of one run (recorded in run.json)."""
+
+    seed: int
+    out: Path
+    config: str = "mini"
+    batch: int = 8
+    lr: float = 2e-4
+    steps: int = 100_000
+    max_minutes: float = 75.0
+    ckpt_every: int = 100
+    log_every: int = 10
+    threads: int = 1
+    ssim: float = 0.0
+
+
+class PairSampler:
+    """Random (source, driving) frame pairs from the same clip, with a shared flip.
+
+    Args:
+        clips: list of (T, R, R, 3) uint8 arrays (training clips only).
+        rng: numpy generator (its state is checkpointed).
+    """
+
+    def __init__(self, clips: Sequence[np.ndarray], rng: np.random.Generator) -> None:
+        usable = [c for c in clips if len(c) >= 2]
+        if not usable:
+            raise ValueError("need at least one clip with two frames")
+        self.clips = usable
+        self.rng = rng
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from shield.tensors import to_tensor
+
+        src, drv = [], []
+        for _ in range(size):
+            clip = self.clips[int(self.rng.integers(len(self.clips)))]
+            i, j = self.rng.choice(len(clip), size=2, replace=False)
+            a, b = clip[i], clip[j]
+            if self.rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            src.append(a)
+            drv.append(b)
+        return to_tensor(np.stack(src)), to_tensor(np.stack(drv))
+
+
+def _state(model: FOMM, opt: torch.optim.Optimizer, step: int, wall: float, sampler: PairSampler) -> dict[str, object]:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "wall_time_s": wall,
+        "rng": rng_state(sampler.rng),
+        "config": model.config.to_dict(),
+    }
+
+
+def train(
+    args: TrainArgs,
+    clips: Sequence[np.ndarray],
+    record: RunRecord,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    stop: StopFlag | None = None,
+) -> RunRecord:
+    """Run (or resume) training in ``args.out``; returns the updated run record."""
+    torch.set_num_threads(args.threads)
+    config = CONFIGS[args.config]
+    rng = seed_everything(args.seed)
+    model = FOMM(config).train()
+    objective = FommObjective(model, LossWeights(ssim=args.ssim))
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    sampler = PairSampler(clips, rng)
+    store = CheckpointStore(args.out)
+    losses = LossLog(args.out / "losses.jsonl")
+    step, wall_before = 0, 0.0
+    state = store.load_latest()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # the learning rate of this session wins (step decay by restart)
+            group["lr"] = args.lr
+        restore_rng_state(state["rng"], rng)
+        step, wall_before = int(state["step"]), float(state["wall_time_s"])
+        losses.truncate_after(step)
+        log.info("resumed at step %d", step)
+    record.begin_session()
+    record.sessions[-1]["lr"] = args.lr
+    start = clock()
+    stop = stop or StopFlag()
+    saved_step = step
+    last: dict[str, float] = {}
+    while step < args.steps and not stop.requested and (clock() - start) < args.max_minutes * 60:
+        source, driving = sampler.batch(args.batch)
+        terms = objective(source, driving)
+        opt.zero_grad(set_to_none=True)
+        terms.total.backward()
+        opt.step()
+        step += 1
+        last = {name: float(getattr(terms, name).detach()) for name in terms._fields}
+        if step % args.log_every == 0:
+            losses.write({"step": step, "wall_time_s": round(wall_before + clock() - start, 2), **last})
+        if step % args.ckpt_every == 0:
+            store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler))
+            saved_step = step
+            record.steps, record.wall_time_s, record.final_losses = step, wall_before + clock() - start, last
+            record.save(args.out)
+    if step != saved_step:
+        store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler))
+    record.steps, record.wall_time_s = step, wall_before + clock() - start
+    if last:
+        record.final_losses = last
+    record.sessions[-1]["end_step"] = step
+    record.save(args.out)
+    log.info("stopped at step %d after %.0f s in total", step, record.wall_time_s)
+    return record
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
+    p = argparse.ArgumentParser(description="Train a fomm-mini surrogate.")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", choices=sorted(CONFIGS), default="mini")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--max-minutes", type=float, default=75.0)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ssim", type=float, default=0.0, help="weight of (1 - SSIM); 0 disables it")
+    p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
+    p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
+    ns = p.parse_args(argv)
+    args = TrainArgs(
+        seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
+        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim,
+    )  # fmt: skip
+    return args, ns
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from shield.adversarial.data import load_clips, split_clips
+    from shield.config import load_settings
+    from shield.errors import ConfigError
+
+    args, ns = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    data_dir = ns.data_dir or settings.data_dir
+    if data_dir is None:
+        raise ConfigError("no face data folder", fix="set SHIELD_DATA_DIR or pass --data-dir")
+    home = ns.home or settings.home
+    config = CONFIGS[args.config]
+    from shield.adversarial.data import list_clips
+
+    train_names, val_names = split_clips(p.stem for p in list_clips(data_dir))
+    clips = load_clips(data_dir, config.resolution, home, names=train_names)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = RunRecord.load(args.out) or RunRecord(
+        command=[sys.executable, "-m", "shield.adversarial.train.fomm", *(argv if argv is not None else sys.argv[1:])],
+        seed=args.seed,
+        config=config.to_dict(),
+        train_clips=train_names,
+        validation_clips=val_names,
+        hyperparameters={k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
+    )
+    stop = StopFlag().install()
+    try:
+        train(args, [c.frames for c in clips], record, stop=stop)
+    finally:
+        stop.uninstall()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

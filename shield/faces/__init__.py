@@ -1,0 +1,26 @@
+"""Faces: detection and landmarks (dlib), aligned crops per model, and the way back.
+
+``detect_faces`` finds every face (largest first) or raises ``NoFaceError``; ``align``
+crops one as FOMM, SimSwap/ArcFace or the dlib descriptor expects and keeps the
+similarity matrix; ``crop_tensor`` and ``paste_back`` are the differentiable forward and
+inverse warps the protection attack optimises through. Spec: issue 5 part 3.
+"""
+
+from shield.faces.align import AlignedCrop, AlignTarget, align, crop_matrix
+from shield.faces.detect import Box, Detector, Face, detect_faces, landmarks68
+from shield.faces.warp import crop_tensor, feather_mask, paste_back
+
+__all__ = [
+    "AlignTarget",
+    "AlignedCrop",
+    "Box",
+    "Detector",
+    "Face",
+    "align",
+    "crop_matrix",
+    "crop_tensor",
+    "detect_faces",
+    "feather_mask",
+    "landmarks68",
+    "paste_back",
+]

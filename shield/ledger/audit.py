@@ -1,0 +1,223 @@
+"""`shield audit`: list every record and batch of the registry (from events, fetched in
+chunks), check each against contract storage and the local index, and flag problems.
+
+Flags:
+    revoked            the publisher revoked the entry (reason from its event)
+    duplicate          the asset id appears in more than one anchoring (a record and/or
+                       batches), or the same pixels were anchored under another asset id
+    unknown-publisher  the publisher address never registered a certificate/watermark key
+    missing-on-chain   known locally (or from an event) as anchored, but absent in storage
+    storage-mismatch   storage does not hold the commitment of the event's hashes
+    queued             known locally, not yet anchored (outbox)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import UTC, datetime
+
+from eth_utils import to_checksum_address
+
+from shield.config import Settings
+from shield.ledger.client import RegistryClient
+from shield.ledger.ledger import Ledger
+from shield.ledger.merkle import commitment, leaf_hash, verify_proof
+
+__all__ = ["AuditEntry", "AuditReport", "audit", "STORAGE_CHUNK"]
+
+#: ids per rawRecords/rawBatches call: keeps each eth_call well under node limits.
+STORAGE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    kind: str  # 'record' | 'batch' | 'batch-member' | 'local'
+    asset_id: bytes | None
+    batch_root: bytes | None
+    publisher: str | None
+    timestamp: datetime | None
+    block: int | None
+    tx_hash: str | None
+    revoked: bool
+    revocation_reason: str | None
+    flags: tuple[str, ...]
+    detail: str = ""
+    content_hash: bytes | None = None
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    chain_id: int | None
+    contract: str | None
+    from_block: int
+    to_block: int
+    entries: tuple[AuditEntry, ...]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not any(set(e.flags) - {"queued"} for e in self.entries)
+
+
+@dataclass
+class _Draft:
+    kind: str
+    asset_id: bytes | None
+    batch_root: bytes | None
+    publisher: str | None
+    block: int | None
+    tx_hash: str | None
+    content_hash: bytes | None = None
+    timestamp: datetime | None = None
+    revoked: bool = False
+    reason: str | None = None
+    flags: set[str] = field(default_factory=set)
+    detail: list[str] = field(default_factory=list)
+
+
+def _chunks(items: list[bytes], size: int = STORAGE_CHUNK) -> Iterable[list[bytes]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+@lru_cache(maxsize=4096)
+def _addr(topic: bytes) -> str:
+    return to_checksum_address(bytes(topic)[12:])
+
+
+def _reasons(client: RegistryClient, event: str, start: int, end: int) -> dict[bytes, str]:
+    out: dict[bytes, str] = {}
+    for entry in client.logs(event, start, end):
+        key = bytes(entry["topics"][1])
+        out[key[:16] if event == "RecordRevoked" else key] = str(client.w3.codec.decode(["string"], bytes(entry["data"]))[0])
+    return out
+
+
+def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    records: dict[bytes, _Draft] = {}
+    for entry in client.logs("Anchored", start, end):
+        topics, data = entry["topics"], bytes(entry["data"])
+        d = _Draft("record", bytes(topics[1])[:16], None, _addr(topics[2]), int(entry["blockNumber"]),
+                   "0x" + bytes(entry["transactionHash"]).hex(), data[:32])
+        d.detail.append(commitment(data[:32], data[32:64], data[64:96]).hex())  # expected commitment
+        drafts.append(d)
+        records[d.asset_id] = d  # type: ignore[index]
+    batches: dict[bytes, _Draft] = {}
+    for entry in client.logs("BatchAnchored", start, end):
+        topics = entry["topics"]
+        d = _Draft("batch", None, bytes(topics[1]), _addr(topics[2]), int(entry["blockNumber"]),
+                   "0x" + bytes(entry["transactionHash"]).hex())
+        drafts.append(d)
+        batches[d.batch_root] = d  # type: ignore[index]
+    ids = list(records)
+    for chunk in _chunks(ids):
+        for asset_id, raw in zip(chunk, client.raw_records(chunk), strict=True):
+            d = records[asset_id]
+            expected = d.detail.pop()
+            if not raw.exists:
+                d.flags.add("missing-on-chain")
+                continue
+            d.timestamp, d.revoked = datetime.fromtimestamp(raw.timestamp, UTC), raw.revoked
+            if raw.commitment.hex() != expected:
+                d.flags.add("storage-mismatch")
+    roots = list(batches)
+    for chunk in _chunks(roots):
+        for root, braw in zip(chunk, client.raw_batches(chunk), strict=True):
+            d = batches[root]
+            if not braw.exists:
+                d.flags.add("missing-on-chain")
+                continue
+            d.timestamp, d.revoked = datetime.fromtimestamp(braw.timestamp, UTC), braw.revoked
+            d.detail.append(f"{braw.count} photos")
+    # Batch members are only known locally (the chain holds the root).
+    for root, b in batches.items():
+        for m in ledger.index.members(root):
+            ok = m.siblings is not None and verify_proof(root, leaf_hash(m.asset_id, m.content_hash, m.file_hash,
+                                                                        m.manifest_hash), m.siblings)
+            md = _Draft("batch-member", m.asset_id, root, b.publisher, b.block, b.tx_hash, m.content_hash,
+                        b.timestamp, b.revoked, flags=set(b.flags) | (set() if ok else {"storage-mismatch"}))
+            drafts.append(md)
+    return drafts
+
+
+def _local_only(ledger: Ledger, seen_ids: set[bytes], seen_roots: set[bytes]) -> list[_Draft]:
+    out: list[_Draft] = []
+    items = {i.key: i for i in ledger.outbox.all_items()}
+    for asset in ledger.index.all():
+        key = asset.batch_root or asset.asset_id
+        if asset.asset_id in seen_ids or (asset.batch_root is not None and asset.batch_root in seen_roots):
+            continue
+        item = items.get(key)
+        state = item.state if item else "unknown"
+        d = _Draft("local", asset.asset_id, asset.batch_root, None, item.block if item else None,
+                   item.tx_hash if item else None, asset.content_hash)
+        d.flags.add("missing-on-chain" if state == "anchored" else "queued" if state in ("pending", "sent", "confirming") else state)
+        d.detail.append(f"outbox state {state}")
+        out.append(d)
+    return out
+
+
+def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
+          since: datetime | None = None) -> AuditReport:
+    """Audit the registry of ``ledger`` (see the module docstring for the flags).
+
+    Args:
+        settings: shield settings (unused beyond the ledger's, kept for the CLI's symmetry).
+        ledger: an online ledger.
+        publisher: only entries of this address.
+        since: only entries at or after this time (timezone-aware; naive means UTC).
+    Raises:
+        ChainUnavailableError: the ledger is offline.
+    """
+    client = ledger._online()
+    start, end = ledger.deployment_block, client.block_number()
+    drafts = _collect(ledger, client, start, end)
+    seen_ids = {d.asset_id for d in drafts if d.asset_id is not None}
+    seen_roots = {d.batch_root for d in drafts if d.kind == "batch" and d.batch_root is not None}
+    drafts += _local_only(ledger, seen_ids, seen_roots)
+    record_reasons = _reasons(client, "RecordRevoked", start, end)
+    batch_reasons = _reasons(client, "BatchRevoked", start, end)
+    publishers: dict[str, bool] = {}
+    for d in drafts:
+        if d.publisher is not None and d.publisher not in publishers:
+            cert, _, _, _ = client.publisher_of(d.publisher)
+            publishers[d.publisher] = cert != bytes(32)
+    by_id: dict[bytes, list[_Draft]] = defaultdict(list)
+    by_content: dict[bytes, set[bytes]] = defaultdict(set)
+    for d in drafts:
+        if d.asset_id is not None:
+            by_id[d.asset_id].append(d)
+            if d.content_hash is not None:
+                by_content[d.content_hash].add(d.asset_id)
+    for d in drafts:
+        if d.revoked:
+            d.flags.add("revoked")
+            d.reason = record_reasons.get(d.asset_id) if d.kind == "record" else batch_reasons.get(d.batch_root)  # type: ignore[arg-type]
+        if d.publisher is not None and not publishers[d.publisher]:
+            d.flags.add("unknown-publisher")
+        if d.asset_id is not None and len([x for x in by_id[d.asset_id] if x.kind != "local"]) > 1:
+            d.flags.add("duplicate")
+            d.detail.append("asset id anchored more than once")
+        if d.content_hash is not None and len(by_content[d.content_hash]) > 1:
+            d.flags.add("duplicate")
+            others = sorted(x.hex() for x in by_content[d.content_hash] - {d.asset_id or b""})
+            d.detail.append(f"same pixels as {', '.join(others[:3])}")
+    want = to_checksum_address(publisher) if publisher else None
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    entries = tuple(
+        AuditEntry(d.kind, d.asset_id, d.batch_root, d.publisher, d.timestamp, d.block, d.tx_hash, d.revoked,
+                   d.reason, tuple(sorted(d.flags)), "; ".join(d.detail), d.content_hash)
+        for d in drafts
+        if (want is None or d.publisher == want) and (since is None or d.timestamp is None or d.timestamp >= since)
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for e in entries:
+        counts[e.kind] += 1
+        for f in e.flags:
+            counts[f] += 1
+    return AuditReport(ledger.chain_id, ledger.registry_address, start, end, entries, dict(counts))

@@ -1,0 +1,232 @@
+"""The embedded devnet: an anvil process that outlives the command that started it.
+
+State lives under ``<home>/chain/``: ``state.json`` (anvil ``--state``, saved every
+STATE_INTERVAL_S seconds and on a clean stop), ``state.json.bak`` (copy taken before
+each start), ``anvil.pid``, ``anvil.log``. A corrupt state file is reported, never reset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import Request, urlopen
+
+from shield.config import Settings
+from shield.ledger.errors import DevnetError, PortBusyError, StateCorruptError
+
+__all__ = ["Devnet", "DevnetStatus", "find_anvil", "STATE_INTERVAL_S"]
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+#: Seconds between anvil state saves: a crash of the node loses at most this much.
+STATE_INTERVAL_S = 2
+#: Seconds to wait for a fresh anvil to answer RPC, and for a stopping one to exit.
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def find_anvil(node_bin: Path | None) -> Path:
+    if node_bin is not None:
+        candidate = node_bin / "anvil"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise DevnetError("anvil was not found", fix="run `npm ci` in the repository (package.json pins anvil)")
+
+
+@dataclass(frozen=True)
+class DevnetStatus:
+    running: bool
+    pid: int | None
+    url: str
+    state_file: Path
+    state_bytes: int | None
+    block: int | None
+    chain_id: int | None
+    message: str
+
+
+def _rpc(url: str, method: str, timeout_s: float = 2.0) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).encode()
+    req = Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - local URL we built
+        return json.loads(resp.read())["result"]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists": treat it as dead.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_our_anvil(pid: int, state_file: Path) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(part.endswith(b"anvil") for part in cmd[:2]) and str(state_file).encode() in cmd
+
+
+class Devnet:
+    """Start, stop and inspect the embedded anvil for ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = settings.home / "chain"
+        self.state_file = self.dir / "state.json"
+        self.pid_file = self.dir / "anvil.pid"
+        self.log_file = self.dir / "anvil.log"
+        self.port = settings.chain.anvil_port
+        self.chain_id = settings.chain.chain_id or 31337
+        self.url = f"http://{HOST}:{self.port}"
+
+    # ------------------------------------------------------------------ inspect
+
+    def pid(self) -> int | None:
+        """The recorded pid if that process is alive and is our anvil; clears a stale pid file."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(pid) and _is_our_anvil(pid, self.state_file):
+            return pid
+        log.info("removing stale pid file %s (pid %d is gone)", self.pid_file, pid)
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def status(self) -> DevnetStatus:
+        pid = self.pid()
+        size = self.state_file.stat().st_size if self.state_file.exists() else None
+        block = chain_id = None
+        message = "stopped"
+        if pid is not None:
+            try:
+                block = int(str(_rpc(self.url, "eth_blockNumber")), 16)
+                chain_id = int(str(_rpc(self.url, "eth_chainId")), 16)
+                message = f"running (pid {pid})"
+            except (OSError, URLError, ValueError, KeyError):
+                message = f"process {pid} runs but does not answer on {self.url}"
+        elif _port_open(self.port):
+            message = f"stopped; port {self.port} is used by another program"
+        return DevnetStatus(pid is not None, pid, self.url, self.state_file, size, block, chain_id, message)
+
+    def check_state_file(self) -> None:
+        """Raise StateCorruptError if the state file exists but is not a readable anvil dump."""
+        if not self.state_file.exists():
+            return
+        try:
+            doc = json.loads(self.state_file.read_bytes())
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise StateCorruptError(
+                f"devnet state {self.state_file} is corrupt ({type(exc).__name__}); it was not touched",
+                fix=f"restore {self.state_file.name}.bak over it, or move it aside to start an empty chain",
+            ) from exc
+        if not isinstance(doc, dict) or "accounts" not in doc:
+            raise StateCorruptError(
+                f"devnet state {self.state_file} is not an anvil state dump; it was not touched",
+                fix=f"restore {self.state_file.name}.bak over it, or move it aside to start an empty chain",
+            )
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> int:
+        """Start anvil in its own session (it outlives this process); return its pid.
+
+        Idempotent: returns the running pid if our anvil is already up.
+
+        Raises:
+            PortBusyError: another program listens on the port.
+            StateCorruptError: the state file is unreadable (it is left as it is).
+            DevnetError: anvil missing, or it exited / did not answer in START_TIMEOUT_S.
+        """
+        pid = self.pid()
+        if pid is not None:
+            return pid
+        if _port_open(self.port):
+            raise PortBusyError(f"port {self.port} is already used by another program, not shield's devnet")
+        anvil = find_anvil(self.settings.node_bin)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.check_state_file()
+        if self.state_file.exists():
+            shutil.copy2(self.state_file, self.state_file.with_name(self.state_file.name + ".bak"))
+        cmd = [
+            str(anvil), "--host", HOST, "--port", str(self.port), "--chain-id", str(self.chain_id),
+            "--state", str(self.state_file), "--state-interval", str(STATE_INTERVAL_S),
+            "--preserve-historical-states",
+        ]
+        pid = self._spawn(cmd)
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(str(pid))
+        tmp.replace(self.pid_file)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                self.pid_file.unlink(missing_ok=True)
+                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                if "state" in tail[0].lower():
+                    raise StateCorruptError(f"anvil could not load {self.state_file}: {tail[0][:200]}",
+                                            fix=f"restore {self.state_file.name}.bak over it, or move it aside")
+                raise DevnetError(f"anvil exited at start: {tail[0][:200]}")
+            try:
+                _rpc(self.url, "eth_chainId", timeout_s=1.0)
+                log.info("devnet started: pid %d on %s", pid, self.url)
+                return pid
+            except (OSError, URLError, ValueError, KeyError):
+                time.sleep(0.1)
+        self.stop()
+        raise DevnetError(f"anvil did not answer on {self.url} within {START_TIMEOUT_S:.0f}s")
+
+    def _spawn(self, cmd: list[str]) -> int:
+        """Start ``cmd`` detached: a short-lived shell backgrounds it in a new session, so
+        the node is not our child (init reaps it) and outlives this process."""
+        script = 'log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["/bin/sh", "-c", script, "sh", str(self.log_file), *cmd],
+            capture_output=True, text=True, timeout=30, start_new_session=True, check=True,
+        )
+        return int(out.stdout.strip())
+
+    def stop(self) -> bool:
+        """Stop our anvil (SIGTERM, so it saves its state; SIGKILL after STOP_TIMEOUT_S).
+
+        Returns False when it was not running.
+        """
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            log.warning("anvil %d ignored SIGTERM; killing it (state saved up to %ds ago)", pid, STATE_INTERVAL_S)
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True

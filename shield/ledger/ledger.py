@@ -1,0 +1,415 @@
+"""The ledger stage: open a chain (embedded devnet or configured node), anchor through the
+durable outbox, read records back from contract storage, revoke, register publishers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from shield.config import Settings
+from shield.ledger.artifact import Artifact, load_artifact
+from shield.ledger.client import RegistryClient, SentTx, as_account, connect
+from shield.ledger.deployment import deploy_registry, fund_on_devnet, read_deployment
+from shield.ledger.devnet import Devnet
+from shield.ledger.errors import (
+    AssetTakenError,
+    ChainUnavailableError,
+    DeploymentMissingError,
+    LedgerError,
+    NotFoundError,
+    NotPublisherError,
+    TransactionError,
+)
+from shield.ledger.index import LocalIndex
+from shield.ledger.merkle import MerkleProof, build_tree, commitment, leaf_hash, verify_proof
+from shield.ledger.outbox import Outbox, OutboxItem, open_db
+from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, LedgerRecord, PublisherInfo
+
+__all__ = ["Ledger", "open_ledger"]
+
+log = logging.getLogger(__name__)
+
+def open_ledger(settings: Settings, account_key: bytes | LocalAccount | None, *, start_devnet: bool = True,
+                w3: Web3 | None = None) -> Ledger:
+    """Open the ledger of ``settings``.
+
+    Never fails because the chain is unreachable: the ledger is then offline
+    (``ledger.unavailable`` says why), anchoring queues work, and reads raise that error.
+
+    Args:
+        settings: shield settings (chain section, home).
+        account_key: 32-byte secp256k1 private key or a LocalAccount; None for read-only.
+        start_devnet: start the embedded anvil if it is not running (embedded chain only).
+        w3: an already connected Web3 (tests use eth-tester); skips the devnet.
+    """
+    account = as_account(account_key)
+    artifact = load_artifact()
+    ledger = Ledger(settings, account, artifact)
+    try:
+        ledger._connect(w3, start_devnet)
+    except (ChainUnavailableError, DeploymentMissingError, LedgerError) as exc:
+        if w3 is not None and not isinstance(exc, ChainUnavailableError):
+            raise
+        ledger.unavailable = exc
+        log.info("ledger offline: %s", exc)
+    return ledger
+
+
+class Ledger:
+    """One chain + registry + the local outbox and index (see open_ledger)."""
+
+    def __init__(self, settings: Settings, account: LocalAccount | None, artifact: Artifact) -> None:
+        self.settings = settings
+        self.account = account
+        self.artifact = artifact
+        self.chain_id: int | None = settings.chain.chain_id
+        self.registry_address: str | None = settings.chain.registry
+        self.deployment_block = 0
+        self.client: RegistryClient | None = None
+        self.unavailable: LedgerError | None = None
+        self.db = open_db(settings.home / "ledger.sqlite")
+        self.outbox = Outbox(self.db)
+        self.index = LocalIndex(self.db)
+        if self.registry_address is None and self.chain_id is not None:
+            recorded = read_deployment(settings, self.chain_id)  # shown while offline
+            self.registry_address = recorded.address if recorded else None
+
+    # ------------------------------------------------------------------ connection
+
+    def _connect(self, w3: Web3 | None, start_devnet: bool) -> None:
+        embedded = self.settings.chain.embedded and w3 is None
+        if w3 is None:
+            devnet = Devnet(self.settings)
+            if embedded and start_devnet:
+                devnet.start()
+            w3 = connect(self.settings.chain.rpc_url or devnet.url)
+        client = RegistryClient(w3, "0x" + "00" * 20, self.artifact, self.account)
+        chain_id = client.check_chain_id(self.settings.chain.chain_id)
+        self.chain_id = chain_id
+        if embedded and self.account is not None:
+            fund_on_devnet(w3, self.account.address)
+        address = self.settings.chain.registry
+        dep = read_deployment(self.settings, chain_id)
+        if address is None and dep is not None:
+            address = dep.address
+        if address is None:
+            if not self.settings.chain.embedded or self.account is None:
+                raise LedgerError(f"no registry is configured for chain {chain_id}",
+                                  fix="run `shield chain deploy`, or set SHIELD_REGISTRY")
+            dep = deploy_registry(self.settings, w3, self.artifact, self.account)
+            address = dep.address
+        self.registry_address = to_checksum_address(address)
+        self.deployment_block = dep.block if dep is not None and dep.address == self.registry_address else 0
+        client = RegistryClient(w3, self.registry_address, self.artifact, self.account)
+        code = client.code()
+        if not code:
+            raise DeploymentMissingError(
+                f"the registry {self.registry_address} is not on chain {chain_id} (chain state lost or wrong address)")
+        if code != self.artifact.deployed_bytecode:
+            log.warning("the registry at %s runs other code than contracts/ShieldRegistry.json", self.registry_address)
+        self.client = client
+
+    def _online(self) -> RegistryClient:
+        if self.client is None:
+            raise self.unavailable or ChainUnavailableError("the ledger is offline")
+        return self.client
+
+    @property
+    def online(self) -> bool:
+        return self.client is not None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ publishers
+
+    def publisher(self, address: str) -> PublisherInfo | None:
+        cert, wm, at, pid = self._online().publisher_of(address)
+        if pid == 0 and at == 0:
+            return None
+        return PublisherInfo(to_checksum_address(address), cert, wm,
+                             datetime.fromtimestamp(at, UTC) if at else None, pid)
+
+    def register_publisher(self, cert_fingerprint: bytes, watermark_key: bytes) -> str | None:
+        """Bind our address to the certificate fingerprint and watermark key (both 32 bytes).
+
+        Idempotent: returns None without a transaction when already registered so.
+        """
+        if len(cert_fingerprint) != 32 or len(watermark_key) != 32:
+            raise TypeError("cert_fingerprint and watermark_key must be 32 bytes")
+        client = self._online()
+        current = self.publisher(client.sender)
+        if current is not None and (current.cert_fingerprint, current.watermark_key) == (cert_fingerprint, watermark_key):
+            return None
+        receipt = client.transact("registerPublisher", cert_fingerprint, watermark_key)
+        return str(receipt["transactionHash"])
+
+    # ------------------------------------------------------------------ anchoring
+
+    def enqueue(self, req: AnchorRequest) -> None:
+        """Commit ``req`` to the outbox (durable before any send). Idempotent on asset id."""
+        with self.outbox.transaction():
+            self.index.add(*req.fields)
+            self.outbox.add("record", req.asset_id, {})
+
+    def enqueue_batch(self, reqs: Sequence[AnchorRequest]) -> bytes:
+        """Commit a Merkle batch of ``reqs`` (one root on chain); return the root."""
+        if not reqs:
+            raise ValueError("enqueue_batch needs at least one request")
+        if len({r.asset_id for r in reqs}) != len(reqs):
+            raise ValueError("duplicate asset id in batch")
+        root, paths = build_tree([leaf_hash(*r.fields) for r in reqs])
+        with self.outbox.transaction():
+            for req, path in zip(reqs, paths, strict=True):
+                self.index.add(*req.fields, batch_root=root, siblings=path)
+            self.outbox.add("batch", root, {"count": len(reqs)})
+        return root
+
+    def anchor(self, req: AnchorRequest) -> AnchorOutcome:
+        """Enqueue and drain; with the chain down the outcome is ``queued`` (no exception)."""
+        self.enqueue(req)
+        for outcome in self.drain():
+            if outcome.asset_id == req.asset_id:
+                return outcome
+        item = self.outbox.get(req.asset_id)
+        return self._outcome(item, AnchorStatus.QUEUED, "queued") if item else AnchorOutcome(
+            AnchorStatus.QUEUED, req.asset_id, self.chain_id, self.registry_address, None, None, "queued")
+
+    @contextmanager
+    def _drain_lock(self) -> Iterator[None]:
+        path = self.settings.home / "ledger.lock"
+        with path.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def drain(self) -> list[AnchorOutcome]:
+        """Send all open outbox work; idempotent and safe to rerun after a crash.
+
+        For each item: if the key is already on chain and ours, it is done; if it is
+        someone else's, it is rejected; a recorded transaction is awaited or rebroadcast;
+        otherwise a new transaction is signed, recorded, then sent.
+        """
+        outcomes: list[AnchorOutcome] = []
+        with self._drain_lock():
+            items = self.outbox.open_items()
+            for n, item in enumerate(items):
+                if self.client is None:
+                    outcomes += self._expand(item, AnchorStatus.QUEUED, f"queued: {self.unavailable or 'ledger offline'}")
+                    continue
+                try:
+                    outcomes += self._drain_item(item)
+                except ChainUnavailableError as exc:
+                    self.client, self.unavailable = None, exc
+                    outcomes += self._expand(item, AnchorStatus.QUEUED, f"queued: {exc}")
+                except TransactionError as exc:
+                    log.warning("anchoring %s failed, left queued: %s", item.key.hex(), exc)
+                    self.outbox.mark(item.id, item.state, error=str(exc))
+                    outcomes += self._expand(item, AnchorStatus.QUEUED, f"queued after an error: {exc}")
+                log.debug("drained %d/%d", n + 1, len(items))
+        return outcomes
+
+    def _on_chain_owner(self, client: RegistryClient, item: OutboxItem) -> str | None:
+        if item.kind == "record":
+            raw = client.record(item.key)
+            return client.publisher_address(raw.publisher_id) if raw.exists else None
+        batch = client.batch(item.key)
+        return batch.publisher if batch.exists else None
+
+    def _drain_item(self, item: OutboxItem) -> list[AnchorOutcome]:
+        client = self._online()
+        owner = self._on_chain_owner(client, item)
+        if owner is not None:
+            return self._settle(item, owner, item.tx_hash)
+        if item.tx_hash is not None:
+            receipt = client.receipt(item.tx_hash)
+            if receipt is None and (client.known_tx(item.tx_hash) or self._rebroadcast(client, item)):
+                receipt = client.wait_receipt(item.tx_hash)
+                if receipt is None:
+                    return self._expand(item, AnchorStatus.QUEUED, f"sent, awaiting inclusion: {item.tx_hash}")
+            if receipt is not None and receipt["status"] == 1:
+                return self._settle(item, client.sender, item.tx_hash, int(receipt["blockNumber"]))
+        return self._send(client, item)
+
+    def _rebroadcast(self, client: RegistryClient, item: OutboxItem) -> bool:
+        """Resend the recorded signed tx (e.g. the node restarted without it); False if stale."""
+        if item.raw_tx is None:
+            return False
+        try:
+            client.broadcast(item.raw_tx)
+            return True
+        except TransactionError as exc:
+            log.info("recorded tx %s cannot be resent (%s); signing a new one", item.tx_hash, exc)
+            return False
+
+    def _send(self, client: RegistryClient, item: OutboxItem) -> list[AnchorOutcome]:
+        try:
+            sent = self._prepare(client, item)
+        except TransactionError as exc:
+            revert = getattr(exc, "revert", None)
+            if revert is not None and revert.name in ("AlreadyAnchored", "BatchExists"):
+                return self._settle(item, to_checksum_address(revert.args[1]), item.tx_hash)
+            raise
+        # Commit the signed tx before it leaves this process: a crash after the broadcast
+        # then finds its hash and waits for it instead of sending again.
+        with self.outbox.transaction():
+            self.outbox.mark_sent(item.id, sent.tx_hash, sent.raw, sent.nonce, self.chain_id or 0,
+                                  self.registry_address or "")
+        client.broadcast(sent.raw)
+        receipt = client.wait_receipt(sent.tx_hash)
+        if receipt is None:
+            return self._expand(item, AnchorStatus.QUEUED, f"sent, awaiting inclusion: {sent.tx_hash}", sent.tx_hash)
+        if receipt["status"] == 1:
+            return self._settle(item, client.sender, sent.tx_hash, int(receipt["blockNumber"]))
+        owner = self._on_chain_owner(client, item)  # reverted: lost a race?
+        if owner is not None:
+            return self._settle(item, owner, sent.tx_hash)
+        raise TransactionError(f"transaction {sent.tx_hash} reverted")
+
+    def _prepare(self, client: RegistryClient, item: OutboxItem) -> SentTx:
+        if item.kind == "batch":
+            return client.prepare("anchorBatch", item.key, int(item.payload["count"]))
+        asset = self.index.get(item.key)
+        if asset is None:
+            raise LedgerError(f"outbox item {item.key.hex()} has no index entry (database damaged?)")
+        return client.prepare("anchor", asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash)
+
+    def _settle(self, item: OutboxItem, owner: str, tx_hash: str | None, block: int | None = None) -> list[AnchorOutcome]:
+        client = self._online()
+        if to_checksum_address(owner) != client.sender:
+            msg = f"{'asset id' if item.kind == 'record' else 'batch root'} is already anchored by {owner}"
+            self.outbox.mark(item.id, "rejected", error=msg)
+            return self._expand(item, AnchorStatus.REJECTED, msg)
+        if block is None and tx_hash is not None:
+            receipt = client.receipt(tx_hash)
+            block = int(receipt["blockNumber"]) if receipt and receipt["status"] == 1 else None
+        needed = max(1, self.settings.chain.confirmations)
+        head = client.block_number()
+        if block is not None and head - block + 1 < needed:
+            self.outbox.mark(item.id, "confirming", block=block, chain_id=self.chain_id, contract=self.registry_address)
+            return self._expand(item, AnchorStatus.PENDING_CONFIRMATIONS,
+                                f"in block {block}, {head - block + 1}/{needed} confirmations", tx_hash, block)
+        self.outbox.mark(item.id, "anchored", block=block, chain_id=self.chain_id, contract=self.registry_address)
+        return self._expand(item, AnchorStatus.ANCHORED, "anchored", tx_hash, block)
+
+    def _outcome(self, item: OutboxItem, status: AnchorStatus, message: str) -> AnchorOutcome:
+        return AnchorOutcome(status, item.key, self.chain_id, self.registry_address, item.tx_hash, item.block, message)
+
+    def _expand(self, item: OutboxItem, status: AnchorStatus, message: str,
+                tx_hash: str | None = None, block: int | None = None) -> list[AnchorOutcome]:
+        """One outcome per photo: the record itself, or every member of a batch."""
+        tx_hash = tx_hash or item.tx_hash
+        block = block if block is not None else item.block
+        if item.kind == "record":
+            return [AnchorOutcome(status, item.key, self.chain_id, self.registry_address, tx_hash, block, message)]
+        return [AnchorOutcome(status, m.asset_id, self.chain_id, self.registry_address, tx_hash, block, message, item.key)
+                for m in self.index.members(item.key)]
+
+    # ------------------------------------------------------------------ reading
+
+    def proof_for(self, asset_id: bytes) -> MerkleProof | None:
+        asset = self.index.get(asset_id)
+        proof = None if asset is None else self.index.proof(asset)
+        if proof is None:
+            return None
+        item = self.outbox.get(proof.root)
+        if item is not None and item.state == "anchored":
+            return proof.anchored_at(item.chain_id or 0, item.contract or "", item.tx_hash, item.block)
+        return proof
+
+    def lookup(self, asset_id: bytes, proof: MerkleProof | None = None) -> LedgerRecord | None:
+        """The record of ``asset_id`` from contract storage (single record, else the batch
+        named by ``proof`` or by the local index). None when it is not on chain."""
+        client = self._online()
+        raw = client.record(asset_id)
+        item = self.outbox.get(asset_id)
+        if raw.exists:
+            publisher = client.publisher_address(raw.publisher_id) or ""
+            tx: str | None
+            block: int | None
+            if item is not None and item.state == "anchored" and item.tx_hash:
+                tx, block = item.tx_hash, item.block
+            else:
+                tx, block = self._anchoring_tx(client, asset_id)
+            return LedgerRecord(asset_id, publisher, raw.commitment, datetime.fromtimestamp(raw.timestamp, UTC),
+                                block, tx, raw.revoked,
+                                self._reason(client, "RecordRevoked", asset_id) if raw.revoked else None, None)
+        proof = proof if proof is not None and proof.asset_id == asset_id else self.proof_for(asset_id)
+        if proof is None:
+            return None
+        batch = client.batch(proof.root)
+        if not batch.exists:
+            return None
+        bitem = self.outbox.get(proof.root)
+        return LedgerRecord(asset_id, batch.publisher, proof.leaf, datetime.fromtimestamp(batch.timestamp, UTC),
+                            proof.block or (bitem.block if bitem else None), proof.tx_hash or (bitem.tx_hash if bitem else None),
+                            batch.revoked, self._reason(client, "BatchRevoked", proof.root) if batch.revoked else None,
+                            proof.root, proof.content_hash, proof.file_hash, proof.manifest_hash)
+
+    def _anchoring_tx(self, client: RegistryClient, asset_id: bytes) -> tuple[str | None, int | None]:
+        """(tx hash, block) of a record we did not anchor, from its event; (None, None) if
+        the node has pruned it or refuses the query (storage alone still verifies)."""
+        try:
+            for entry in client.logs("Anchored", self.deployment_block, key_topic=asset_id):
+                return "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
+        except LedgerError as exc:
+            log.info("anchoring transaction unavailable: %s", exc)
+        return None, None
+
+    def _reason(self, client: RegistryClient, event: str, key: bytes) -> str | None:
+        try:
+            for entry in client.logs(event, self.deployment_block, key_topic=key):
+                data = bytes(entry["data"])
+                return str(client.w3.codec.decode(["string"], data)[0])
+        except LedgerError as exc:
+            log.info("revocation reason unavailable: %s", exc)
+        return None
+
+    @staticmethod
+    def check(record: LedgerRecord, req: AnchorRequest, proof: MerkleProof | None = None) -> bool:
+        """True when ``req``'s hashes are what ``record`` commits to (batch: proof included)."""
+        if record.asset_id != req.asset_id:
+            return False
+        if record.batch_root is None:
+            return record.commitment == commitment(req.content_hash, req.file_hash, req.manifest_hash)
+        if proof is None or proof.root != record.batch_root:
+            return False
+        return verify_proof(record.batch_root, leaf_hash(*req.fields), proof.siblings)
+
+    # ------------------------------------------------------------------ revocation
+
+    def revoke(self, asset_id_or_root: bytes, reason: str) -> str:
+        """Revoke our record (16-byte asset id) or batch (32-byte root); returns the tx hash."""
+        client = self._online()
+        if len(asset_id_or_root) == 16:
+            fn, key = "revokeRecord", asset_id_or_root
+        elif len(asset_id_or_root) == 32:
+            fn, key = "revokeBatch", asset_id_or_root
+        else:
+            raise TypeError("revoke takes a 16-byte asset id or a 32-byte batch root")
+        try:
+            receipt = client.transact(fn, key, reason)
+        except TransactionError as exc:
+            revert = getattr(exc, "revert", None)
+            if revert is not None and revert.name == "NotFound":
+                raise NotFoundError(f"nothing anchored under {key.hex()}") from exc
+            if revert is not None and revert.name == "NotPublisher":
+                raise NotPublisherError(f"{key.hex()} belongs to {revert.args[1]}, not to {client.sender}") from exc
+            if revert is not None and revert.name == "AlreadyRevoked":
+                raise TransactionError(f"{key.hex()} is already revoked", fix="nothing to do") from exc
+            raise
+        return str(receipt["transactionHash"])
+
+    def raise_if_rejected(self, outcome: AnchorOutcome) -> None:
+        if outcome.status is AnchorStatus.REJECTED:
+            raise AssetTakenError(outcome.message)

@@ -1,0 +1,280 @@
+"""`shield protect`: the full protection chain for one or many photos.
+
+Order (DESIGN.md): perturbation first, watermark second (nothing touches pixels after
+it), then C2PA signing (hashes the file), then the ledger anchor (records the final
+hashes). The anchor request is written to the durable outbox before the photo is
+written, so a crash at any point leaves either nothing or a queued anchor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shield.config import Settings
+from shield.errors import InputError, LedgerError, OutputError
+
+__all__ = ["ProtectOptions", "ProtectOutcome", "protect_files", "output_path_for"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_SUFFIX = ".shield.png"
+
+
+@dataclass(frozen=True)
+class ProtectOptions:
+    """Choices of one `shield protect` run.
+
+    Attributes:
+        outdir: where outputs go (default: beside each input).
+        strength: adversarial preset, fast | balanced | max.
+        whole_frame: protect the whole image when no face is found (else NoFaceError).
+        adversarial: False skips the perturbation (watermark, C2PA and ledger only).
+        batch: anchor all photos of this run as one Merkle root.
+        ingredient: embed the original as a C2PA ingredient.
+        overwrite: replace an existing output file (never an input).
+        seed: seeds the perturbation's random start, for reproducible runs.
+    """
+
+    outdir: Path | None = None
+    strength: str = "balanced"
+    whole_frame: bool = False
+    adversarial: bool = True
+    batch: bool = False
+    ingredient: bool = False
+    overwrite: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ProtectOutcome:
+    """What happened to one photo."""
+
+    input: Path
+    output: Path
+    asset_id: str
+    width: int
+    height: int
+    conversions: tuple[str, ...]
+    psnr: float | None
+    ssim: float | None
+    faces: int
+    threat_models: dict[str, Any]
+    watermark: dict[str, Any]
+    manifest: dict[str, Any]
+    ledger: dict[str, Any]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def output_path_for(src: Path, outdir: Path | None) -> Path:
+    stem = src.name.rsplit(".", 1)[0] if "." in src.name else src.name
+    return (outdir if outdir is not None else src.parent) / f"{stem}{OUTPUT_SUFFIX}"
+
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def protect_files(
+    inputs: Sequence[Path],
+    settings: Settings,
+    options: ProtectOptions,
+    *,
+    progress: ProgressFactory | None = None,
+    rng: Callable[[int], bytes] = secrets.token_bytes,
+) -> list[ProtectOutcome]:
+    """Protect each input and write ``<name>.shield.png``.
+
+    Raises:
+        InputError: no inputs, or two inputs would write the same output.
+        ImageError, KeystoreError, ProvenanceError, WatermarkError, NoFaceError,
+        OutputError: per the failing stage. Ledger trouble never raises: the anchor
+        is queued and the outcome says so.
+    """
+    from shield.provenance import ensure_keystore
+
+    if not inputs:
+        raise InputError("no input photos given")
+    outputs = [output_path_for(p, options.outdir) for p in inputs]
+    if len({o.resolve() for o in outputs}) != len(outputs):
+        raise InputError("two inputs would write the same output file", fix="give inputs distinct names or use separate -o folders")
+    for src, out in zip(inputs, outputs):
+        if out.exists() and not options.overwrite:
+            raise OutputError(f"{out} already exists", fix="remove it, choose another -o folder, or pass --overwrite")
+        if out.resolve() == src.resolve():
+            raise OutputError(f"refusing to write over the input {src}")
+    if options.outdir is not None:
+        options.outdir.mkdir(parents=True, exist_ok=True)
+
+    keys = ensure_keystore(settings)
+    ledger, ledger_note = _open_ledger(settings, keys)
+    target = _ledger_target(settings, ledger, keys)
+
+    prepared = [
+        _protect_one(src, out, settings, options, keys, target, progress, rng) for src, out in zip(inputs, outputs)
+    ]
+    return _anchor_all(prepared, ledger, ledger_note, options, target)
+
+
+@dataclass
+class _Prepared:
+    outcome: ProtectOutcome
+    request: Any
+
+
+def _open_ledger(settings: Settings, keys: Any) -> tuple[Any, str]:
+    from shield.ledger import open_ledger
+
+    try:
+        return open_ledger(settings, keys.eth_private_key), ""
+    except LedgerError as exc:
+        log.warning("ledger unavailable: %s", exc)
+        return None, str(exc)
+
+
+def _ledger_target(settings: Settings, ledger: Any, keys: Any) -> dict[str, Any]:
+    from shield.ledger import known_deployment
+
+    if ledger is not None:
+        chain_id, registry = ledger.chain_id, ledger.registry_address
+    else:
+        chain_id, registry = known_deployment(settings)
+    return {"chain_id": chain_id, "registry": registry, "publisher": keys.eth_address}
+
+
+def _protect_one(
+    src: Path,
+    out: Path,
+    settings: Settings,
+    options: ProtectOptions,
+    keys: Any,
+    target: dict[str, Any],
+    progress: ProgressFactory | None,
+    rng: Callable[[int], bytes],
+) -> _Prepared:
+    from shield import imaging, watermark
+    from shield.ledger import AnchorRequest
+    from shield.provenance import ManifestSpec, sign_image
+
+    img = imaging.load_image(src, max_pixels=settings.max_pixels)
+    notes = list(img.conversions)
+    rgb = img.rgb
+    psnr = ssim = None
+    threat: dict[str, Any] = {}
+    protection_record: dict[str, Any] = {"applied": False}
+    faces = 0
+    hint = None
+    if options.adversarial:
+        from shield.adversarial.protect import protect_pixels
+
+        face_progress = (lambda n: progress(f"protecting {src.name}", n)) if progress else None
+        result = protect_pixels(
+            rgb, strength=options.strength, whole_frame=options.whole_frame, seed=options.seed, progress=face_progress
+        )
+        rgb, hint = result.rgb, result.delta
+        psnr, ssim = result.psnr, result.ssim
+        faces = len(result.faces)
+        threat = dict(result.self_check)
+        protection_record = result.manifest_record()
+    else:
+        notes.append("adversarial perturbation skipped (--no-adversarial)")
+
+    asset_id = rng(16)
+    registry = bytes.fromhex(target["registry"][2:]) if target.get("registry") else bytes(20)
+    payload = watermark.Payload(version=1, asset_id=asset_id, chain_id=int(target.get("chain_id") or 0), registry=registry)
+    marked = watermark.embed(rgb, payload, keys.watermark_key, hint=hint)
+    png = imaging.encode_png(marked)
+    spec = ManifestSpec(
+        title=out.name,
+        asset_id=asset_id,
+        input_action="c2pa.opened" if _has_manifest(src) else "c2pa.created",
+        protection=protection_record,
+        watermark={
+            "scheme": watermark.SCHEME,
+            "block_size": watermark.BLOCK_SIZE,
+            "public_key": keys.watermark_public_key.hex(),
+        },
+        ledger={k: v for k, v in target.items() if v is not None},
+        ingredient_path=src if options.ingredient else None,
+    )
+    signed = sign_image(png, spec, keys)
+    request = AnchorRequest(
+        asset_id=asset_id,
+        content_hash=imaging.pixel_hash(marked),
+        file_hash=hashlib.sha256(signed.data).digest(),
+        manifest_hash=signed.manifest_hash,
+    )
+    outcome = ProtectOutcome(
+        input=src,
+        output=out,
+        asset_id=asset_id.hex(),
+        width=img.width,
+        height=img.height,
+        conversions=img.conversions,
+        psnr=psnr,
+        ssim=ssim,
+        faces=faces,
+        threat_models=threat,
+        watermark={"scheme": watermark.SCHEME, "psnr": _psnr(rgb, marked)},
+        manifest={"state": "signed", "signer": keys.publisher_name, "development_keys": keys.development},
+        ledger={},
+        notes=tuple(notes),
+    )
+    # The photo is written last: its bytes are final and their hashes are in `request`.
+    imaging.save_image_atomic(signed.data, out, inputs=[src], overwrite=options.overwrite)
+    return _Prepared(outcome, request)
+
+
+def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, options: ProtectOptions, target: dict[str, Any]) -> list[ProtectOutcome]:
+    from dataclasses import replace
+
+    from shield.ledger import queue_offline
+
+    results: list[ProtectOutcome] = []
+    requests = [p.request for p in prepared]
+    if ledger is None:
+        queue_offline(requests, batch=options.batch, target=target)
+        msg = f"queued: the chain is not reachable ({ledger_note}); run `shield anchor --pending` later"
+        return [replace(p.outcome, ledger={"status": "queued", "message": msg}) for p in prepared]
+    outcomes = ledger.anchor_many(requests, batch=options.batch)
+    for p, o in zip(prepared, outcomes):
+        entry = {
+            "status": str(getattr(o.status, "value", o.status)),
+            "chain_id": o.chain_id,
+            "contract": o.contract,
+            "tx": o.tx_hash,
+            "block": o.block,
+            "message": o.message,
+        }
+        if options.batch:
+            entry["proof"] = str(_write_sidecar(ledger, p))
+        results.append(replace(p.outcome, ledger=entry))
+    return results
+
+
+def _write_sidecar(ledger: Any, p: _Prepared) -> Path | None:
+    from shield.ledger import sidecar_path_for, write_proof_sidecar
+
+    proof = ledger.proof_for(p.request.asset_id)
+    if proof is None:
+        return None
+    path = sidecar_path_for(p.outcome.output)
+    write_proof_sidecar(path, proof)
+    return path
+
+
+def _has_manifest(path: Path) -> bool:
+    from shield.provenance import has_manifest
+
+    return bool(has_manifest(path))
+
+
+def _psnr(a: Any, b: Any) -> float:
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))

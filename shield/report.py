@@ -1,0 +1,248 @@
+"""Verdict logic and rendering for `shield verify`.
+
+The verdict is a pure function of the evidence gathered by the pipeline (C2PA reading,
+watermark check, ledger lookup), so it can be tested without files, keys or a chain.
+Exit codes follow DESIGN.md: 0 authentic, 1 modified/re-encoded/invalid,
+2 no provenance, 3 could not check.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Verdict",
+    "C2paEvidence",
+    "WatermarkEvidence",
+    "LedgerEvidence",
+    "RegionBox",
+    "VerifyReport",
+    "decide",
+    "render_text",
+]
+
+
+class Verdict(str, enum.Enum):
+    AUTHENTIC = "authentic"
+    AUTHENTIC_STRIPPED = "authentic-stripped"
+    MODIFIED = "modified"
+    REENCODED = "re-encoded"
+    INVALID = "invalid"
+    NO_PROVENANCE = "no-provenance"
+    UNCHECKED = "unchecked"
+
+    @property
+    def exit_code(self) -> int:
+        return {
+            Verdict.AUTHENTIC: 0,
+            Verdict.AUTHENTIC_STRIPPED: 0,
+            Verdict.MODIFIED: 1,
+            Verdict.REENCODED: 1,
+            Verdict.INVALID: 1,
+            Verdict.NO_PROVENANCE: 2,
+            Verdict.UNCHECKED: 3,
+        }[self]
+
+
+@dataclass(frozen=True)
+class RegionBox:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class C2paCode:
+    code: str
+    severity: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class C2paEvidence:
+    """What the C2PA reader found. state: trusted | valid | invalid | absent."""
+
+    state: str
+    codes: tuple[C2paCode, ...] = ()
+    signer: str | None = None
+    signer_fingerprint: str | None = None
+    signed_at: str | None = None
+    data_hash_ok: bool = True
+
+
+@dataclass(frozen=True)
+class WatermarkEvidence:
+    """Fragile watermark result. status: intact | tampered | re-encoded | cropped | absent | wrong-key | unchecked."""
+
+    present: bool
+    status: str
+    intact_fraction: float = 0.0
+    tampered_regions: tuple[RegionBox, ...] = ()
+    crop_offset: tuple[int, int] | None = None
+    key_source: str | None = None
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerEvidence:
+    """Ledger lookup. reachable False means the check was skipped."""
+
+    reachable: bool
+    found: bool = False
+    chain_id: int | None = None
+    contract: str | None = None
+    tx: str | None = None
+    block: int | None = None
+    timestamp: datetime | None = None
+    publisher: str | None = None
+    hashes_match: bool | None = None
+    pixels_match: bool | None = None
+    file_match: bool | None = None
+    manifest_match: bool | None = None
+    revoked: bool = False
+    revocation_reason: str | None = None
+    publisher_consistent: bool | None = None
+    batch_root: str | None = None
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    verdict: Verdict
+    asset_id: str | None
+    summary: str
+    c2pa: C2paEvidence
+    watermark: WatermarkEvidence
+    ledger: LedgerEvidence
+    reasons: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    image: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+
+def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
+    """Combine the three checks into one verdict, with reasons and skipped checks.
+
+    Precedence, strongest evidence first: local edits found by the watermark; then
+    whole-image re-encoding; then a broken manifest or hash mismatch; then missing
+    evidence; only when every available check passes is the photo authentic.
+    """
+    reasons: list[str] = []
+    skipped: list[str] = []
+    has_manifest = c2pa.state != "absent"
+    if not has_manifest and not wm.present:
+        return Verdict.NO_PROVENANCE, ("no C2PA manifest and no shield watermark found",), ()
+
+    if wm.status == "tampered":
+        n = len(wm.tampered_regions)
+        reasons.append(f"watermark: {n} region{'s' if n != 1 else ''} changed since publication ({wm.intact_fraction:.1%} of blocks intact)")
+        return Verdict.MODIFIED, tuple(reasons), ()
+    if wm.status == "cropped":
+        reasons.append("watermark: the image was cropped" + (f" (offset {wm.crop_offset[0]},{wm.crop_offset[1]})" if wm.crop_offset else ""))
+        return Verdict.MODIFIED, tuple(reasons), ()
+    if wm.status == "re-encoded":
+        reasons.append("watermark: re-encoded, fragile watermark destroyed (the whole image was re-compressed or resized)")
+        return Verdict.REENCODED, tuple(reasons), ()
+    if wm.status == "wrong-key":
+        reasons.append("watermark: blocks do not verify under the publisher's key named by the manifest/ledger")
+        return Verdict.INVALID, tuple(reasons), ()
+
+    if has_manifest and c2pa.state == "invalid":
+        failures = [c.explanation for c in c2pa.codes if c.severity == "failure"] or ["manifest failed validation"]
+        reasons.extend(f"C2PA: {f}" for f in failures)
+        return Verdict.INVALID, tuple(reasons), ()
+    if ledger.reachable and ledger.found:
+        if ledger.revoked:
+            reasons.append("ledger: the publisher revoked this record" + (f" ({ledger.revocation_reason})" if ledger.revocation_reason else ""))
+            return Verdict.INVALID, tuple(reasons), ()
+        if ledger.pixels_match is False:
+            reasons.append("ledger: the pixels differ from those anchored")
+            return Verdict.MODIFIED, tuple(reasons), ()
+        if has_manifest and ledger.hashes_match is False:
+            reasons.append("ledger: file or manifest hash differs from the anchored record")
+            return Verdict.INVALID, tuple(reasons), ()
+        if ledger.publisher_consistent is False:
+            reasons.append("ledger: the record's publisher is not registered with this signer's certificate and watermark key")
+            return Verdict.INVALID, tuple(reasons), ()
+
+    if wm.status == "absent" and has_manifest:
+        reasons.append("watermark: absent although the manifest declares one")
+        return Verdict.MODIFIED, tuple(reasons), ()
+    if wm.status == "unchecked":
+        skipped.append("watermark (no publisher key available: " + (wm.explanation or "unknown") + ")")
+    if has_manifest and c2pa.state == "valid":
+        reasons.append(f"C2PA: valid signature by {c2pa.signer or 'an unknown signer'}, whose certificate is not in your trust anchors")
+        return Verdict.UNCHECKED, tuple(reasons), tuple(skipped + ["signer trust (pass --trust with the publisher's trust anchors)"])
+    if not ledger.reachable:
+        skipped.append("ledger (" + (ledger.explanation or "unreachable") + ")")
+    elif not ledger.found:
+        reasons.append("ledger: no record for this asset id (anchor may still be queued)")
+        skipped.append("ledger (no record found)")
+    if skipped:
+        return Verdict.UNCHECKED, tuple(reasons), tuple(skipped)
+
+    if has_manifest:
+        reasons.append(f"C2PA: signed by {c2pa.signer}, trusted")
+        reasons.append("watermark: every block intact")
+        reasons.append("ledger: record found, pixels, file and manifest hashes match")
+        return Verdict.AUTHENTIC, tuple(reasons), ()
+    reasons.append("C2PA: manifest stripped (metadata removed)")
+    reasons.append("watermark: every block intact under the publisher's registered key")
+    reasons.append("ledger: record found, pixel hash matches")
+    return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ()
+
+
+_SUMMARY = {
+    Verdict.AUTHENTIC: "AUTHENTIC: intact since publication",
+    Verdict.AUTHENTIC_STRIPPED: "AUTHENTIC (metadata stripped): pixels intact since publication",
+    Verdict.MODIFIED: "MODIFIED: changed since publication",
+    Verdict.REENCODED: "RE-ENCODED: the whole image was re-compressed or resized",
+    Verdict.INVALID: "INVALID: provenance does not check out",
+    Verdict.NO_PROVENANCE: "UNKNOWN ORIGIN: no shield provenance found",
+    Verdict.UNCHECKED: "NOT FULLY CHECKED: some checks could not run",
+}
+
+
+def summary_for(verdict: Verdict) -> str:
+    return _SUMMARY[verdict]
+
+
+def render_text(report: VerifyReport) -> str:
+    """Human-readable report, a few lines."""
+    lines = [report.summary]
+    if report.asset_id:
+        lines.append(f"  asset id   {report.asset_id}")
+    c = report.c2pa
+    lines.append(f"  C2PA       {c.state}" + (f", signed by {c.signer}" if c.signer else "") + (f" at {c.signed_at}" if c.signed_at else ""))
+    for code in c.codes:
+        if code.severity != "info":
+            lines.append(f"             - {code.code}: {code.explanation}")
+    w = report.watermark
+    wm_line = f"  watermark  {w.status}"
+    if w.present:
+        wm_line += f", {w.intact_fraction:.1%} of blocks intact"
+    lines.append(wm_line)
+    for r in w.tampered_regions[:10]:
+        lines.append(f"             - changed region x={r.x} y={r.y} {r.width}x{r.height}")
+    if len(w.tampered_regions) > 10:
+        lines.append(f"             - ... {len(w.tampered_regions) - 10} more regions")
+    lg = report.ledger
+    if not lg.reachable:
+        lines.append(f"  ledger     not checked: {lg.explanation}")
+    elif not lg.found:
+        lines.append("  ledger     no record")
+    else:
+        when = lg.timestamp.isoformat() if lg.timestamp else "?"
+        lines.append(f"  ledger     chain {lg.chain_id}, block {lg.block}, {when}, publisher {lg.publisher}")
+        lines.append(f"             hashes match: {lg.hashes_match}" + (" (REVOKED)" if lg.revoked else ""))
+    for reason in report.reasons:
+        lines.append(f"  because    {reason}")
+    for skip in report.skipped:
+        lines.append(f"  skipped    {skip}")
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""Face-aware protection recipe (shield.adversarial.protect) on tiny random models."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from shield_tiny_models import tiny_threat_models
+from skimage import data
+
+from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
+from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
+from shield.adversarial.protect import protect_pixels, texture_mask
+from shield.errors import InputError, NoFaceError
+from shield.tensors import to_tensor
+
+torch.set_num_threads(1)
+
+QUICK = replace(PRESETS["balanced"], name="quick", steps=3, motions=3, motions_per_step=2)
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    return np.array(data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def face(portrait: np.ndarray) -> FaceGeometry:
+    faces = locate_faces(portrait)
+    assert faces, "dlib finds the astronaut's face"
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
+def test_budget_holds_after_quantisation_and_outside_the_face_nothing_changes(portrait: np.ndarray, face: FaceGeometry) -> None:
+    result = protect_pixels(portrait, strength=QUICK, seed=1, models=tiny_threat_models(identity=True), faces=[face])
+    assert result.rgb.dtype == np.uint8 and result.rgb.shape == portrait.shape
+    change = np.abs(result.rgb.astype(np.int16) - portrait.astype(np.int16))
+    assert 0 < change.max() <= int(QUICK.eps * 255)
+    assert np.array_equal(result.delta, result.rgb.astype(np.int16) - portrait.astype(np.int16))
+    x0, y0, x1, y1 = result.faces[0].region
+    outside = change.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert outside.max() == 0
+    assert 30 < result.psnr < 100 and 0.9 < result.ssim <= 1
+    assert result.faces[0].psnr > 20 * np.log10(255 / 4) - 0.5  # the RMS budget of 4/255
+    assert set(result.self_check) == {"fomm-mini-a", "faceswap-ae"}
+    assert result.params["seed"] == 1 and result.params["eps_8bit"] == 16
+    record = result.manifest_record()
+    assert record["applied"] and record["self_check"]["fomm-mini-a"]["trials"] == 16
+
+
+def test_a_seeded_run_is_reproducible(portrait: np.ndarray, face: FaceGeometry) -> None:
+    models = tiny_threat_models()
+    a = protect_pixels(portrait, strength=QUICK, seed=7, models=models, faces=[face])
+    b = protect_pixels(portrait, strength=QUICK, seed=7, models=models, faces=[face])
+    c = protect_pixels(portrait, strength=QUICK, seed=8, models=models, faces=[face])
+    assert np.array_equal(a.rgb, b.rgb)
+    assert not np.array_equal(a.rgb, c.rgb)
+
+
+def test_protection_disrupts_the_attacked_model_more_than_noise(portrait: np.ndarray, face: FaceGeometry) -> None:
+    models = tiny_threat_models()
+    preset = replace(RUIZ_BASELINE, steps=8, motions=4, motions_per_step=4)
+    result = protect_pixels(portrait, strength=preset, seed=0, models=models, faces=[face])
+    limit = int(preset.eps * 255)
+    noise = np.random.default_rng(0).choice([-limit, limit], size=result.delta.shape) * (result.delta != 0)
+    noisy = np.clip(portrait.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    view = face.fomm_view(models.fomm.resolution)  # type: ignore[union-attr]
+    fomm = models.fomm
+    assert fomm is not None
+
+    def recon_error(img: np.ndarray) -> float:
+        with torch.no_grad():
+            src = affine_crop(to_tensor(img), view)
+            clean = affine_crop(to_tensor(portrait), view)
+            return float((fomm(src, clean) - fomm(clean, clean)).pow(2).mean())
+
+    assert recon_error(result.rgb) > 2 * recon_error(noisy) > 0
+
+
+def test_no_face_raises_unless_whole_frame_is_asked() -> None:
+    flat = np.full((64, 80, 3), 120, dtype=np.uint8)
+    flat[:, 40:] = 30
+    models = tiny_threat_models()
+    with pytest.raises(NoFaceError):
+        protect_pixels(flat, strength=QUICK, seed=0, models=models)
+    result = protect_pixels(flat, strength=replace(QUICK, perceptual=False), seed=0, whole_frame=True, models=models)
+    assert result.params["whole_frame"] is True and len(result.faces) == 1
+    assert result.faces[0].region == (0, 0, 80, 64)
+    assert 0 < np.abs(result.delta).max() <= 16
+
+
+def test_nonface_images_of_the_shared_data_are_refused(shared_data: Path) -> None:
+    path = sorted((shared_data / "nonfaces").iterdir())[0]
+    img = np.array(Image.open(path).convert("RGB").resize((160, 160)))
+    with pytest.raises(NoFaceError):
+        protect_pixels(img, strength=QUICK, seed=0, models=tiny_threat_models())
+
+
+def test_progress_is_reported_per_face(portrait: np.ndarray, face: FaceGeometry) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def progress(total: int):  # type: ignore[no-untyped-def]
+        calls.append(("total", total))
+        return lambda n: calls.append(("advance", n))
+
+    protect_pixels(portrait, strength=QUICK, seed=0, models=tiny_threat_models(), faces=[face, face], progress=progress)
+    assert calls == [("total", 2), ("advance", 1), ("advance", 1)]
+
+
+def test_texture_mask_spares_flat_areas() -> None:
+    x = torch.full((1, 3, 32, 32), 0.5)
+    x[..., 16:] = torch.rand(1, 3, 32, 16, generator=torch.Generator().manual_seed(0))
+    mask = texture_mask(x)
+    assert float(mask[..., 4:12, 2:10].max()) == pytest.approx(0.5)
+    assert float(mask[..., 20:28, 24:30].min()) > 0.9
+
+
+def test_presets_are_a_frozen_table() -> None:
+    assert list(PRESETS) == ["fast", "balanced", "max"]
+    assert get_preset("fast").steps < get_preset("balanced").steps < get_preset("max").steps
+    with pytest.raises(InputError):
+        get_preset("extreme")
+    with pytest.raises(TypeError):
+        PRESETS["fast"] = QUICK  # type: ignore[index]

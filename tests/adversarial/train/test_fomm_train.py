@@ -1,0 +1,145 @@
+"""The FOMM training loop: objective, logging, checkpoints, resume after a hard kill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shield.adversarial.models.fomm import FOMM
+from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag
+from shield.adversarial.train.fomm import TINY, TrainArgs, train
+from shield.adversarial.train.fomm_losses import FommObjective, LossWeights, RandomTPS, ssim
+
+torch.set_num_threads(1)
+
+
+def _clips() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def _record() -> RunRecord:
+    return RunRecord(command=["test"], seed=3, config=TINY.to_dict(), train_clips=["a", "b", "c"], validation_clips=[], hyperparameters={})
+
+
+def _args(out: Path, steps: int, ckpt_every: int = 2) -> TrainArgs:
+    return TrainArgs(seed=3, out=out, config="tiny", batch=2, steps=steps, ckpt_every=ckpt_every, log_every=1, max_minutes=10)
+
+
+def _final_params(out: Path) -> dict[str, torch.Tensor]:
+    state = CheckpointStore(out).load_latest()
+    assert state is not None
+    return state["model"]
+
+
+def test_tps_jacobian_matches_finite_differences() -> None:
+    torch.manual_seed(0)
+    tps = RandomTPS(batch=2, sigma_affine=0.05, sigma_tps=0.05, points=5)
+    pts = torch.rand(2, 4, 2) * 1.6 - 0.8
+    jac = tps.jacobian(pts.clone())
+    eps = 1e-3
+    for axis in (0, 1):
+        d = torch.zeros(2)
+        d[axis] = eps
+        fd = (tps.warp_coordinates(pts + d) - tps.warp_coordinates(pts - d)) / (2 * eps)
+        assert torch.allclose(jac[..., axis], fd, atol=2e-3)
+
+
+def test_identity_transform_has_zero_equivariance_error() -> None:
+    tps = RandomTPS(batch=1, sigma_affine=0.0, sigma_tps=0.0, points=5)
+    pts = torch.rand(1, 3, 2) - 0.5
+    assert torch.allclose(tps.warp_coordinates(pts), pts)
+    img = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(tps.warp_image(img), img, atol=1e-5)
+
+
+def test_ssim_of_identical_images_is_one_and_drops_with_noise() -> None:
+    x = torch.rand(1, 3, 16, 16)
+    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-4)
+    assert ssim(x, (x + 0.3 * torch.randn_like(x)).clamp(0, 1)).item() < 0.9
+
+
+def test_objective_is_finite_and_trains_every_network() -> None:
+    torch.manual_seed(0)
+    model = FOMM(TINY).train()
+    terms = FommObjective(model, LossWeights(ssim=1.0))(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert torch.isfinite(terms.total)
+    terms.total.backward()
+    for part in (model.kp_detector.predictor, model.kp_detector.jacobian, model.generator.dense_motion_network, model.generator.final):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_training_logs_checkpoints_and_records(tmp_path: Path) -> None:
+    record = train(_args(tmp_path, steps=4), _clips(), _record())
+    assert CheckpointStore(tmp_path).steps() == [2, 4]
+    rows = LossLog(tmp_path / "losses.jsonl").read()
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["total"]) for r in rows)
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["steps"] == 4 == record.steps and saved["seed"] == 3
+    assert saved["wall_time_s"] > 0 and "total" in saved["final_losses"]
+
+
+def test_resume_after_hard_kill_continues_the_same_run(tmp_path: Path) -> None:
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train(_args(straight, steps=6), _clips(), _record())
+    # A run killed with SIGKILL after step 3: the last complete checkpoint is step 2,
+    # the log has rows past it, a torn line, and a half-written temporary file.
+    train(_args(broken, steps=3), _clips(), _record())
+    CheckpointStore(broken).path(3).unlink()
+    with (broken / "losses.jsonl").open("a") as fh:
+        fh.write('{"step": 4, "tot')
+    (broken / ".ckpt-00000004.999.tmp").write_bytes(b"\x00" * 10)
+    record = RunRecord.load(broken)
+    assert record is not None
+    train(_args(broken, steps=6), _clips(), record)
+    a, b = _final_params(straight), _final_params(broken)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in LossLog(broken / "losses.jsonl").read()] == [1, 2, 3, 4, 5, 6]
+    assert len(RunRecord.load(broken).sessions) == 2  # type: ignore[union-attr]
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path: Path) -> None:
+    train(_args(tmp_path, steps=4), _clips(), _record())
+    store = CheckpointStore(tmp_path)
+    store.path(4).write_bytes(b"truncated")
+    state = store.load_latest()
+    assert state is not None and state["step"] == 2
+
+
+def test_stop_request_saves_and_exits(tmp_path: Path) -> None:
+    class StopAfterTwo(StopFlag):
+        def __init__(self) -> None:
+            super().__init__()
+            self.checks = 0
+
+        @property  # type: ignore[override]
+        def requested(self) -> bool:
+            self.checks += 1
+            return self.checks > 2
+
+        @requested.setter
+        def requested(self, value: bool) -> None:
+            pass
+
+    record = train(_args(tmp_path, steps=50, ckpt_every=100), _clips(), _record(), stop=StopAfterTwo())
+    assert record.steps == 2
+    assert CheckpointStore(tmp_path).steps() == [2]
+
+
+def test_restart_with_a_new_learning_rate_decays_it(tmp_path: Path) -> None:
+    train(_args(tmp_path, steps=2), _clips(), _record())
+    record = RunRecord.load(tmp_path)
+    assert record is not None
+    lower = TrainArgs(**{**_args(tmp_path, steps=3).__dict__, "lr": 5e-5})
+    train(lower, _clips(), record)
+    state = CheckpointStore(tmp_path).load_latest()
+    assert state is not None and state["step"] == 3
+    assert all(g["lr"] == 5e-5 for g in state["optimizer"]["param_groups"])
+    assert [s["lr"] for s in RunRecord.load(tmp_path).sessions] == [2e-4, 5e-5]  # type: ignore[union-attr]

@@ -1,0 +1,52 @@
+"""Ledger fixtures: an in-process eth-tester chain, funded accounts, ledgers on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import EthereumTesterProvider, Web3
+
+from shield.config import Settings
+from shield.ledger import Ledger, open_ledger
+
+
+def make_account(w3: Web3, seed: int) -> LocalAccount:
+    """A deterministic account funded with 100 ETH from eth-tester's first account."""
+    account: LocalAccount = Account.from_key(seed.to_bytes(32, "big"))
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**20})
+    return account
+
+
+@pytest.fixture()
+def w3() -> Web3:
+    return Web3(EthereumTesterProvider())
+
+
+@pytest.fixture()
+def ledger(w3: Web3, settings: Settings) -> Iterator[Ledger]:
+    """Our publisher's ledger; deploys a fresh registry on the in-process chain."""
+    lg = open_ledger(settings.with_chain(chain_id=None), make_account(w3, 0xA11CE), w3=w3)
+    yield lg
+    lg.close()
+
+
+@pytest.fixture()
+def other_ledger(w3: Web3, settings: Settings, ledger: Ledger) -> Iterator[Ledger]:
+    """A second publisher (own home, own outbox) on the same registry."""
+    other = dataclasses.replace(settings, home=settings.home / "other")
+    other = other.with_chain(chain_id=None, registry=ledger.registry_address)
+    lg = open_ledger(other, make_account(w3, 0xB0B), w3=w3)
+    yield lg
+    lg.close()
+
+
+@pytest.fixture()
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,99 @@
+"""Audit flags and the verifier's path from a proof sidecar, on eth-tester."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from web3 import Web3
+
+from shield.config import Settings
+from shield.ledger import (
+    AnchorRequest,
+    Ledger,
+    audit,
+    open_ledger,
+    read_proof_sidecar,
+    sidecar_path,
+    write_proof_sidecar,
+)
+
+
+def _req(content: bytes | None = None) -> AnchorRequest:
+    return AnchorRequest(os.urandom(16), content or os.urandom(32), os.urandom(32), os.urandom(32))
+
+
+def test_audit_flags(ledger: Ledger, other_ledger: Ledger, settings: Settings) -> None:
+    ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
+    plain, revoked, copy_src = _req(), _req(), _req()
+    for r in (plain, revoked, copy_src):
+        ledger.anchor(r)
+    ledger.revoke(revoked.asset_id, "wrong photo")
+    copied = _req(copy_src.content_hash)  # same pixels, new asset id, other (unregistered) publisher
+    other_ledger.anchor(copied)
+    members = [_req() for _ in range(3)]
+    ledger.enqueue_batch(members)
+    twice = members[0]
+    ledger.anchor(twice)  # the same asset id as a single record too
+    ledger.drain()
+    ghost = _req()  # locally "anchored" but never on chain (e.g. chain state lost)
+    ledger.enqueue(ghost)
+    ledger.db.execute("UPDATE outbox SET state='anchored' WHERE key=?", (ghost.asset_id,))
+    queued = _req()
+    client, ledger.client = ledger.client, None
+    ledger.enqueue(queued)
+    ledger.client = client
+
+    report = audit(settings, ledger)
+    by = {(e.kind, e.asset_id): e for e in report.entries}
+    assert by[("record", plain.asset_id)].flags == ()
+    rev = by[("record", revoked.asset_id)]
+    assert rev.flags == ("revoked",) and rev.revocation_reason == "wrong photo"
+    assert "duplicate" in by[("record", copy_src.asset_id)].flags
+    assert set(by[("record", copied.asset_id)].flags) == {"duplicate", "unknown-publisher"}
+    assert "duplicate" in by[("record", twice.asset_id)].flags
+    assert "duplicate" in by[("batch-member", twice.asset_id)].flags
+    assert by[("batch-member", members[1].asset_id)].flags == ()
+    assert by[("local", ghost.asset_id)].flags == ("missing-on-chain",)
+    assert by[("local", queued.asset_id)].flags == ("queued",)
+    assert not report.clean
+
+    mine = audit(settings, ledger, publisher=other_ledger.account.address)  # type: ignore[union-attr]
+    assert {e.asset_id for e in mine.entries} == {copied.asset_id}
+    future = audit(settings, ledger, since=datetime.now(UTC) + timedelta(days=1))
+    assert all(e.timestamp is None for e in future.entries)
+
+
+def test_verifier_uses_sidecar_without_local_index(ledger: Ledger, w3: Web3, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    reqs = [_req() for _ in range(5)]
+    ledger.enqueue_batch(reqs)
+    ledger.drain()
+    photo = tmp_path / "photo.shield.png"
+    proof = ledger.proof_for(reqs[3].asset_id)
+    assert proof is not None and proof.chain_id == ledger.chain_id and proof.contract == ledger.registry_address
+    write_proof_sidecar(sidecar_path(photo), proof)
+    # Someone else, read-only, with an empty home: only the sidecar and the chain.
+    stranger = dataclasses.replace(settings, home=tmp_path / "stranger")
+    verifier = open_ledger(stranger.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
+    loaded = read_proof_sidecar(sidecar_path(photo))
+    assert verifier.lookup(reqs[3].asset_id) is None  # not known without the proof
+    record = verifier.lookup(reqs[3].asset_id, loaded)
+    assert record is not None and record.batch_root == proof.root and record.tx_hash == proof.tx_hash
+    assert verifier.check(record, reqs[3], loaded)
+    assert not verifier.check(record, reqs[2], loaded)
+    verifier.close()
+
+
+def test_stranger_sees_block_and_tx_of_a_single_record(ledger: Ledger, w3: Web3, settings: Settings,
+                                                       tmp_path: Path) -> None:
+    req = _req()
+    out = ledger.anchor(req)
+    stranger = dataclasses.replace(settings, home=tmp_path / "stranger")
+    verifier = open_ledger(stranger.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
+    record = verifier.lookup(req.asset_id)
+    assert record is not None and (record.tx_hash, record.block) == (out.tx_hash, out.block)
+    assert verifier.check(record, req, None)
+    verifier.close()

@@ -1,0 +1,57 @@
+"""`shield chain`, `shield anchor`, `shield audit` end to end on a real anvil."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from shield.cli import cli
+from shield.config import Settings
+from shield.ledger import AnchorRequest, Devnet, open_ledger
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.chain, pytest.mark.skipif(not os.access(REPO / "node_modules/.bin/anvil", os.X_OK),
+                                                     reason="needs node_modules/.bin/anvil (run npm ci)")]
+
+
+def test_chain_anchor_audit_cli(settings: Settings, free_port: int) -> None:
+    env = {"SHIELD_HOME": str(settings.home), "SHIELD_KEYS_DIR": str(settings.keys_dir),
+           "SHIELD_NODE_BIN": str(settings.node_bin), "SHIELD_ANVIL_PORT": str(free_port)}
+    runner = CliRunner()
+    cfg = settings.with_chain(anvil_port=free_port)
+    try:
+        up = runner.invoke(cli, ["chain", "up", "--json"], env=env, catch_exceptions=False)
+        assert up.exit_code == 0, up.output
+        registry = json.loads(up.output)["registry"]
+        reg = runner.invoke(cli, ["anchor", "--register-publisher", "--json"], env=env, catch_exceptions=False)
+        assert reg.exit_code == 0 and json.loads(reg.output)["register_tx"], reg.output
+        from shield.provenance.keystore import ensure_keystore
+
+        keys = ensure_keystore(cfg)
+        ledger = open_ledger(cfg, keys.eth_private_key, start_devnet=False)
+        req = AnchorRequest(os.urandom(16), os.urandom(32), os.urandom(32), os.urandom(32))
+        ledger.enqueue(req)
+        ledger.close()
+        drained = runner.invoke(cli, ["anchor", "--pending", "--json"], env=env, catch_exceptions=False)
+        assert [o["status"] for o in json.loads(drained.output)["outcomes"]] == ["anchored"]
+        out = runner.invoke(cli, ["audit", "--json"], env=env, catch_exceptions=False)
+        report = json.loads(out.output)
+        assert report["contract"] == registry
+        [entry] = report["entries"]
+        assert entry["asset_id"] == "0x" + req.asset_id.hex() and entry["flags"] == []
+        none = runner.invoke(cli, ["audit", "--json", "--publisher", "0x" + "11" * 20], env=env, catch_exceptions=False)
+        assert json.loads(none.output)["entries"] == []
+        later = runner.invoke(cli, ["audit", "--json", "--since", "2999-01-01T00:00:00"], env=env, catch_exceptions=False)
+        assert json.loads(later.output)["entries"] == []
+        status = runner.invoke(cli, ["chain", "status", "--json"], env=env, catch_exceptions=False)
+        assert json.loads(status.output)["devnet"]["running"] is True
+        down = runner.invoke(cli, ["chain", "down"], env=env, catch_exceptions=False)
+        assert "stopped" in down.output
+    finally:
+        Devnet(cfg).stop()

@@ -1,0 +1,174 @@
+"""Contract semantics and gas on an in-process chain (eth-tester, py-evm)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from web3 import Web3
+
+from shield.ledger import AnchorRequest, AnchorStatus, Ledger, TransactionError, build_tree, leaf_hash
+from shield.ledger.errors import NotFoundError, NotPublisherError
+from shield.ledger.merkle import commitment
+
+
+SINGLE_GAS_MAX = 70_000
+BATCH_GAS_PER_IMAGE_MAX = 500
+
+
+def _req(rng_bytes: bytes | None = None) -> AnchorRequest:
+    return AnchorRequest(os.urandom(16), os.urandom(32), os.urandom(32), os.urandom(32))
+
+
+def _gas(w3: Web3, tx: str | None) -> int:
+    assert tx is not None
+    return int(w3.eth.get_transaction_receipt(tx)["gasUsed"])  # type: ignore[arg-type]
+
+
+def test_anchor_lookup_check(ledger: Ledger) -> None:
+    req = _req()
+    out = ledger.anchor(req)
+    assert out.status is AnchorStatus.ANCHORED and out.tx_hash and out.block
+    rec = ledger.lookup(req.asset_id)
+    assert rec is not None and rec.publisher == ledger.account.address  # type: ignore[union-attr]
+    assert rec.commitment == commitment(req.content_hash, req.file_hash, req.manifest_hash)
+    assert ledger.check(rec, req, None)
+    tampered = AnchorRequest(req.asset_id, req.content_hash, os.urandom(32), req.manifest_hash)
+    assert not ledger.check(rec, tampered, None)
+    assert ledger.lookup(os.urandom(16)) is None
+
+
+def test_storage_words_match_views(ledger: Ledger) -> None:
+    req = _req()
+    ledger.anchor(req)
+    client = ledger.client
+    assert client is not None
+    view = client.contract.functions.recordOf(req.asset_id).call()
+    raw = client.record(req.asset_id)
+    assert (raw.commitment, raw.timestamp, client.publisher_address(raw.publisher_id), raw.revoked) == (
+        bytes(view[0]), view[1], view[2], view[3])
+    assert client.contract.functions.commitmentOf(*req.fields[1:]).call() == raw.commitment
+
+
+def test_duplicate_reverts_and_is_success_for_owner(ledger: Ledger, w3: Web3, other_ledger: Ledger) -> None:
+    req = _req()
+    ledger.anchor(req)
+    client = ledger.client
+    assert client is not None
+    with pytest.raises(TransactionError) as err:
+        client.prepare("anchor", *req.fields)
+    assert err.value.revert.name == "AlreadyAnchored"  # type: ignore[attr-defined]
+    # The outbox forgets the tx (as after a crash before recording it): re-draining must settle, not resend.
+    ledger.db.execute("UPDATE outbox SET state='pending', tx_hash=NULL, raw_tx=NULL")
+    nonce = w3.eth.get_transaction_count(ledger.account.address)  # type: ignore[union-attr]
+    [out] = ledger.drain()
+    assert out.status is AnchorStatus.ANCHORED
+    assert w3.eth.get_transaction_count(ledger.account.address) == nonce  # type: ignore[union-attr]
+    # Another publisher anchoring the same id is rejected, never "anchored".
+    other = other_ledger
+    assert other.anchor(req).status is AnchorStatus.REJECTED
+
+
+def test_revocation_only_by_publisher(ledger: Ledger, other_ledger: Ledger) -> None:
+    req = _req()
+    ledger.anchor(req)
+    other = other_ledger
+    with pytest.raises(NotPublisherError):
+        other.revoke(req.asset_id, "not mine")
+    with pytest.raises(NotFoundError):
+        ledger.revoke(os.urandom(16), "nothing")
+    ledger.revoke(req.asset_id, "key leaked")
+    rec = ledger.lookup(req.asset_id)
+    assert rec is not None and rec.revoked and rec.revocation_reason == "key leaked"
+    with pytest.raises(TransactionError):
+        ledger.revoke(req.asset_id, "again")
+    with pytest.raises(TransactionError):
+        ledger.revoke(_anchored(ledger), "x" * 300)
+
+
+def _anchored(ledger: Ledger) -> bytes:
+    req = _req()
+    ledger.anchor(req)
+    return req.asset_id
+
+
+def test_batch_inclusion_and_revocation(ledger: Ledger, other_ledger: Ledger) -> None:
+    reqs = [_req() for _ in range(7)]
+    root = ledger.enqueue_batch(reqs)
+    outs = ledger.drain()
+    assert {o.asset_id for o in outs} == {r.asset_id for r in reqs}
+    assert all(o.status is AnchorStatus.ANCHORED and o.batch_root == root for o in outs)
+    client = ledger.client
+    assert client is not None
+    for req in reqs:
+        proof = ledger.proof_for(req.asset_id)
+        assert proof is not None and proof.tx_hash == outs[0].tx_hash
+        rec = ledger.lookup(req.asset_id)
+        assert rec is not None and rec.batch_root == root and ledger.check(rec, req, proof)
+        assert client.is_batch_member(root, req.fields, proof.siblings)
+        assert client.contract.functions.leafHash(*req.fields).call() == leaf_hash(*req.fields)
+    proof = ledger.proof_for(reqs[0].asset_id)
+    assert proof is not None
+    wrong = AnchorRequest(reqs[0].asset_id, reqs[1].content_hash, reqs[0].file_hash, reqs[0].manifest_hash)
+    assert not ledger.check(ledger.lookup(reqs[0].asset_id), wrong, proof)  # type: ignore[arg-type]
+    assert not client.is_batch_member(root, wrong.fields, proof.siblings)
+    # An inner node handed in as a leaf does not verify through isBatchMember (fields are rehashed).
+    other = other_ledger
+    with pytest.raises(NotPublisherError):
+        other.revoke(root, "not mine")
+    ledger.revoke(root, "batch withdrawn")
+    assert not client.is_batch_member(root, reqs[0].fields, proof.siblings)
+    rec = ledger.lookup(reqs[0].asset_id)
+    assert rec is not None and rec.revoked and rec.revocation_reason == "batch withdrawn"
+
+
+def test_contract_and_python_merkle_agree(ledger: Ledger) -> None:
+    client = ledger.client
+    assert client is not None
+    leaves = [leaf_hash(*_req().fields) for _ in range(6)]
+    root, proofs = build_tree(leaves)
+    fn = client.contract.functions
+    assert all(fn.verifyProof(root, leaf, list(p)).call() for leaf, p in zip(leaves, proofs, strict=True))
+    assert not fn.verifyProof(root, leaves[0], list(proofs[1])).call()
+    assert fn.nodeHash(leaves[0], leaves[1]).call() == fn.nodeHash(leaves[1], leaves[0]).call()
+
+
+def test_publisher_registry(ledger: Ledger, w3: Web3) -> None:
+    assert ledger.publisher(ledger.account.address) is None  # type: ignore[union-attr]
+    tx = ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
+    assert tx is not None
+    assert ledger.register_publisher(b"\x01" * 32, b"\x02" * 32) is None  # idempotent
+    info = ledger.publisher(ledger.account.address)  # type: ignore[union-attr]
+    assert info is not None and info.cert_fingerprint == b"\x01" * 32 and info.watermark_key == b"\x02" * 32
+    assert ledger.register_publisher(b"\x03" * 32, b"\x02" * 32) is not None  # rotation
+    with pytest.raises(TransactionError):
+        ledger.client.prepare("registerPublisher", bytes(32), b"\x02" * 32)  # type: ignore[union-attr]
+
+
+def test_gas_targets(ledger: Ledger, w3: Web3) -> None:
+    ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
+    singles = [_gas(w3, ledger.anchor(_req()).tx_hash) for _ in range(3)]
+    assert max(singles) <= SINGLE_GAS_MAX, singles
+    ledger.enqueue_batch([_req() for _ in range(100)])
+    [first, *_] = ledger.drain()
+    assert _gas(w3, first.tx_hash) / 100 <= BATCH_GAS_PER_IMAGE_MAX
+
+
+def test_log_window_shrinks_when_the_node_refuses(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = {_anchored(ledger) for _ in range(5)}
+    client = ledger.client
+    assert client is not None
+    original = client._get_logs
+    seen: list[int] = []
+
+    def picky(params):  # type: ignore[no-untyped-def]
+        span = int(params["toBlock"], 16) - int(params["fromBlock"], 16) + 1
+        seen.append(span)
+        if span > 3:
+            return {"error": {"code": -32005, "message": "query exceeds max block range 3"}}
+        return original(params)
+
+    monkeypatch.setattr(client, "_get_logs", picky)
+    got = {bytes(e["topics"][1])[:16] for e in client.logs("Anchored", 0)}
+    assert got == ids
+    assert seen[0] > 3 and max(seen[-3:]) <= 3
