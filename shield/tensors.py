@@ -19,7 +19,7 @@ def to_tensor(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tens
     arr = rgb[None] if rgb.ndim == 3 else rgb
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise TypeError(f"rgb: expected HxWx3 or NxHxWx3, got shape {rgb.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    t = torch.from_numpy(np.array(arr, copy=True)).to(device)
     return t.permute(0, 3, 1, 2).float().div_(255.0)
 
 

@@ -129,20 +129,18 @@ class _Prepared:
 def _open_ledger(settings: Settings, keys: Any) -> tuple[Any, str]:
     from shield.ledger import open_ledger
 
+    ledger = open_ledger(settings, keys.eth_private_key)
+    if not ledger.online:
+        return ledger, str(ledger.unavailable)
     try:
-        return open_ledger(settings, keys.eth_private_key), ""
+        ledger.register_publisher(keys.cert_fingerprint, keys.watermark_public_key)
     except LedgerError as exc:
-        log.warning("ledger unavailable: %s", exc)
-        return None, str(exc)
+        log.warning("publisher registration failed: %s", exc)
+    return ledger, ""
 
 
 def _ledger_target(settings: Settings, ledger: Any, keys: Any) -> dict[str, Any]:
-    from shield.ledger import known_deployment
-
-    if ledger is not None:
-        chain_id, registry = ledger.chain_id, ledger.registry_address
-    else:
-        chain_id, registry = known_deployment(settings)
+    chain_id, registry = ledger.chain_id, ledger.registry_address
     return {"chain_id": chain_id, "registry": registry, "publisher": keys.eth_address}
 
 
@@ -199,7 +197,7 @@ def _protect_one(
             "public_key": keys.watermark_public_key.hex(),
         },
         ledger={k: v for k, v in target.items() if v is not None},
-        ingredient_path=src if options.ingredient else None,
+        ingredient_path=src if (options.ingredient or _has_manifest(src)) else None,
     )
     signed = sign_image(png, spec, keys)
     request = AnchorRequest(
@@ -232,16 +230,20 @@ def _protect_one(
 def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, options: ProtectOptions, target: dict[str, Any]) -> list[ProtectOutcome]:
     from dataclasses import replace
 
-    from shield.ledger import queue_offline
-
     results: list[ProtectOutcome] = []
     requests = [p.request for p in prepared]
-    if ledger is None:
-        queue_offline(requests, batch=options.batch, target=target)
-        msg = f"queued: the chain is not reachable ({ledger_note}); run `shield anchor --pending` later"
-        return [replace(p.outcome, ledger={"status": "queued", "message": msg}) for p in prepared]
-    outcomes = ledger.anchor_many(requests, batch=options.batch)
-    for p, o in zip(prepared, outcomes):
+    if options.batch and len(requests) > 1:
+        ledger.enqueue_batch(requests)
+    else:
+        for req in requests:
+            ledger.enqueue(req)
+    by_id = {o.asset_id: o for o in ledger.drain()}
+    for p in prepared:
+        o = by_id.get(p.request.asset_id)
+        if o is None:
+            msg = f"queued: {ledger_note or 'not yet sent'}; run `shield anchor --pending` later"
+            results.append(replace(p.outcome, ledger={"status": "queued", "message": msg}))
+            continue
         entry = {
             "status": str(getattr(o.status, "value", o.status)),
             "chain_id": o.chain_id,
@@ -250,19 +252,19 @@ def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, option
             "block": o.block,
             "message": o.message,
         }
-        if options.batch:
+        if options.batch and len(requests) > 1:
             entry["proof"] = str(_write_sidecar(ledger, p))
         results.append(replace(p.outcome, ledger=entry))
     return results
 
 
 def _write_sidecar(ledger: Any, p: _Prepared) -> Path | None:
-    from shield.ledger import sidecar_path_for, write_proof_sidecar
+    from shield.ledger import sidecar_path, write_proof_sidecar
 
     proof = ledger.proof_for(p.request.asset_id)
     if proof is None:
         return None
-    path = sidecar_path_for(p.outcome.output)
+    path = sidecar_path(p.outcome.output)
     write_proof_sidecar(path, proof)
     return path
 

@@ -86,7 +86,7 @@ def verify_file(
     ledger_ev, record, publisher_key = _ledger_evidence(settings, asset_id, use_ledger, img.rgb, data, manifest, proof_path)
     key = manifest.watermark_key or publisher_key
     key_source = "manifest" if manifest.watermark_key else ("ledger publisher registry" if publisher_key else None)
-    wm_ev, wm_report = _watermark_evidence(img.rgb, key, key_source, payload)
+    wm_ev, wm_report = _watermark_evidence(img.rgb, key, key_source, payload, asset_id)
     if tamper_map is not None and wm_report is not None:
         from shield import watermark
 
@@ -145,15 +145,15 @@ def _read_payload(rgb: np.ndarray) -> Any:
     return reading.payload
 
 
-def _watermark_evidence(rgb: np.ndarray, key: bytes | None, key_source: str | None, payload: Any) -> tuple[WatermarkEvidence, Any]:
+def _watermark_evidence(rgb: np.ndarray, key: bytes | None, key_source: str | None, payload: Any, asset_id: bytes | None) -> tuple[WatermarkEvidence, Any]:
     from shield import watermark
 
     if key is None:
         present = payload is not None
         why = "no manifest and no ledger record name the publisher's watermark key"
         return WatermarkEvidence(present=present, status="unchecked" if present else "absent", explanation=why), None
-    rep = watermark.verify(rgb, key)
-    status = rep.status.name.lower().replace("_", "-").replace("reencoded", "re-encoded")
+    rep = watermark.verify(rgb, key, asset_id=asset_id)
+    status = str(rep.status.value)
     regions = tuple(RegionBox(r.x, r.y, r.width, r.height) for r in rep.tampered_regions)
     ev = WatermarkEvidence(
         present=rep.present,
@@ -181,7 +181,7 @@ def _ledger_evidence(
     if asset_id is None:
         return LedgerEvidence(reachable=False, explanation="no asset id to look up"), None, None
     from shield import imaging
-    from shield.ledger import AnchorRequest, open_ledger, read_proof_sidecar, sidecar_path_for
+    from shield.ledger import AnchorRequest, open_ledger, read_proof_sidecar
 
     try:
         ledger = open_ledger(settings, None, start_devnet=False)
@@ -199,9 +199,9 @@ def _ledger_evidence(
     )
     proof = None
     if record.batch_root is not None:
-        side = proof_path or sidecar_path_for(Path(settings.home) / "none")
-        proof = read_proof_sidecar(side) if side.exists() else ledger.proof_for(asset_id)
-    match = ledger.match(record, request, proof)
+        proof = read_proof_sidecar(proof_path) if proof_path is not None else ledger.proof_for(asset_id)
+    all_match = ledger.check(record, request, proof)
+    pixels = None if record.content_hash is None else record.content_hash == request.content_hash
     publisher = ledger.publisher(record.publisher)
     consistent = None
     if publisher is not None and manifest.evidence.signer_fingerprint:
@@ -217,10 +217,8 @@ def _ledger_evidence(
         block=record.block,
         timestamp=record.timestamp,
         publisher=record.publisher,
-        hashes_match=match.all if manifest.evidence.state != "absent" else match.pixels,
-        pixels_match=match.pixels,
-        file_match=match.file,
-        manifest_match=match.manifest,
+        hashes_match=all_match if manifest.evidence.state != "absent" else pixels,
+        pixels_match=all_match if manifest.evidence.state != "absent" else pixels,
         revoked=record.revoked,
         revocation_reason=record.revocation_reason,
         publisher_consistent=consistent,
