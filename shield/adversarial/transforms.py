@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from shield.tensors import gaussian_blur
+
 __all__ = [
     "Rounding",
     "Transform",
@@ -209,14 +211,7 @@ class GaussianBlur(Transform):
         self.sigma = sigma
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        radius = max(1, math.ceil(3 * self.sigma))
-        t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        g = torch.exp(-(t**2) / (2 * self.sigma**2))
-        g = g / g.sum()
-        c = x.shape[1]
-        xp = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-        xp = F.conv2d(xp, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(xp, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        return gaussian_blur(x, self.sigma)
 
 
 class Compose(Transform):

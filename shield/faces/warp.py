@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from shield.faces.align import AlignedCrop
-from shield.tensors import to_tensor, to_uint8
+from shield.tensors import gaussian_blur, to_tensor, to_uint8
 
 __all__ = ["crop_tensor", "paste_back", "feather_mask", "warp_uint8", "ANTIALIAS_FROM"]
 
@@ -61,19 +61,6 @@ def _grid(m: np.ndarray, out_h: int, out_w: int, in_h: int, in_w: int, like: tor
     return torch.stack([gx, gy], dim=-1)[None].to(dtype=like.dtype, device=like.device)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3.0 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    pad_h, pad_w = min(radius, x.shape[2] - 1), min(radius, x.shape[3] - 1)
-    x = F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, padding=(0, radius - pad_w))
-    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, padding=(radius - pad_h, 0))
-    return x
-
-
 def _sample_crop(full: torch.Tensor, matrix: np.ndarray, size: int, antialias: bool) -> torch.Tensor:
     _, _, h, w = full.shape
     inv = _inverse(matrix)
@@ -85,7 +72,7 @@ def _sample_crop(full: torch.Tensor, matrix: np.ndarray, size: int, antialias: b
     x0, y0, x1, y1 = win
     region = full[:, :, y0:y1, x0:x1]
     if sigma > 0:
-        region = _gaussian_blur(region, sigma)
+        region = gaussian_blur(region, sigma)
     inv[:, 2] -= (x0, y0)
     grid = _grid(inv, size, size, y1 - y0, x1 - x0, full)
     return F.grid_sample(region, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
