@@ -63,7 +63,10 @@ def protect(
         if o.psnr is not None:
             click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input ({o.faces} face{'s' if o.faces != 1 else ''})")
         for name, info in o.threat_models.items():
-            click.echo(f"  targets    {name}: disruption {getattr(info, 'disruption', float('nan')):.0%} (self-check on the attacked model)")
+            click.echo(
+                f"  targets    {name}: disruption {info['disruption']:.0%}, mean MSE {info['mean_mse']:.4f}"
+                f" over {info['trials']} trials (self-check on the attacked model)"
+            )
         click.echo(f"  watermark  {o.watermark['scheme']}, PSNR {o.watermark['psnr']:.1f} dB")
         click.echo(f"  manifest   {o.manifest['state']} by {o.manifest['signer']}")
         ledger = o.ledger

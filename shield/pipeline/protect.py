@@ -8,11 +8,12 @@ written, so a crash at any point leaves either nothing or a queued anchor.
 
 from __future__ import annotations
 
+
 import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def _protect_one(
         rgb, hint = result.rgb, result.delta
         psnr, ssim = result.psnr, result.ssim
         faces = len(result.faces)
-        threat = dict(result.self_check)
+        threat = {name: asdict(check) for name, check in result.self_check.items()}
         protection_record = result.manifest_record()
     else:
         notes.append("adversarial perturbation skipped (--no-adversarial)")
