@@ -194,8 +194,11 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence) ->
         return Verdict.AUTHENTIC, tuple(reasons), ()
     reasons.append("C2PA: manifest stripped (metadata removed)")
     reasons.append("watermark: every block intact under the publisher's registered key")
-    reasons.append("ledger: record found, pixel hash matches")
-    return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ()
+    if ledger.pixels_match:
+        reasons.append("ledger: record found, pixel hash matches")
+        return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ()
+    reasons.append("ledger: record found, but the node returned no anchoring event to compare the pixel hash with")
+    return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ("ledger pixel hash (anchoring event unavailable)",)
 
 
 _SUMMARY = {

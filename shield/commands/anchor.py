@@ -38,6 +38,10 @@ def anchor(pending: bool, register: bool, revoke: str | None, reason: str, as_js
                 raise click.BadParameter("not hex", param_hint="--revoke") from exc
             doc["revoke_tx"] = ledger.revoke(key, reason)
         if pending:
+            if not register and ledger.online:
+                # Records of a publisher the registry does not know fail verification:
+                # work queued while offline was never preceded by a registration.
+                ledger.register_publisher(keys.cert_fingerprint, keys.watermark_public_key)
             doc["outcomes"] = ledger.drain()
     finally:
         ledger.close()

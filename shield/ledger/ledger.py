@@ -152,6 +152,25 @@ class Ledger:
         receipt = client.transact("registerPublisher", cert_fingerprint, watermark_key)
         return str(receipt["transactionHash"])
 
+    def register_publisher_later(self, cert_fingerprint: bytes, watermark_key: bytes) -> None:
+        """Queue the registration durably; the next :meth:`drain` that reaches the chain
+        sends it before any record (a record of an unregistered publisher fails verification)."""
+        if len(cert_fingerprint) != 32 or len(watermark_key) != 32:
+            raise TypeError("cert_fingerprint and watermark_key must be 32 bytes")
+        if self.account is None:
+            raise TypeError("registering a publisher needs the publisher's account")
+        with self.outbox.transaction():
+            self.outbox.set_registration(self.account.address, cert_fingerprint, watermark_key)
+
+    def _register_queued(self) -> None:
+        if self.account is None:
+            return
+        queued = self.outbox.registration(self.account.address)
+        if queued is not None:
+            self.register_publisher(*queued)
+            with self.outbox.transaction():
+                self.outbox.clear_registration(self.account.address)
+
     # ------------------------------------------------------------------ anchoring
 
     def enqueue(self, req: AnchorRequest) -> None:
@@ -203,6 +222,11 @@ class Ledger:
         outcomes: list[AnchorOutcome] = []
         with self._drain_lock():
             items = self.outbox.open_items()
+            if self.client is not None and items:
+                try:
+                    self._register_queued()
+                except ChainUnavailableError as exc:
+                    self.client, self.unavailable = None, exc
             for n, item in enumerate(items):
                 if self.client is None:
                     outcomes += self._expand(item, AnchorStatus.QUEUED, f"queued: {self.unavailable or 'ledger offline'}")
@@ -337,13 +361,13 @@ class Ledger:
             publisher = client.publisher_address(raw.publisher_id) or ""
             tx: str | None
             block: int | None
+            tx, block, hashes = self._anchoring_event(client, asset_id, raw.commitment)
             if item is not None and item.state == "anchored" and item.tx_hash:
                 tx, block = item.tx_hash, item.block
-            else:
-                tx, block = self._anchoring_tx(client, asset_id)
             return LedgerRecord(asset_id, publisher, raw.commitment, datetime.fromtimestamp(raw.timestamp, UTC),
                                 block, tx, raw.revoked,
-                                self._reason(client, "RecordRevoked", asset_id) if raw.revoked else None, None)
+                                self._reason(client, "RecordRevoked", asset_id) if raw.revoked else None, None,
+                                *hashes)
         proof = proof if proof is not None and proof.asset_id == asset_id else self.proof_for(asset_id)
         if proof is None:
             return None
@@ -356,15 +380,24 @@ class Ledger:
                             batch.revoked, self._reason(client, "BatchRevoked", proof.root) if batch.revoked else None,
                             proof.root, proof.content_hash, proof.file_hash, proof.manifest_hash)
 
-    def _anchoring_tx(self, client: RegistryClient, asset_id: bytes) -> tuple[str | None, int | None]:
-        """(tx hash, block) of a record we did not anchor, from its event; (None, None) if
-        the node has pruned it or refuses the query (storage alone still verifies)."""
+    def _anchoring_event(
+        self, client: RegistryClient, asset_id: bytes, stored: bytes
+    ) -> tuple[str | None, int | None, tuple[bytes | None, bytes | None, bytes | None]]:
+        """(tx hash, block, (content, file, manifest hash)) of a single record, from its
+        ``Anchored`` event. The hashes are kept only when they reproduce the commitment in
+        storage, so they are as trustworthy as storage; all None when the node has pruned
+        the log or refuses the query (storage alone still verifies an unmodified file)."""
         try:
             for entry in client.logs("Anchored", self.deployment_block, key_topic=asset_id):
-                return "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
+                tx, block = "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
+                content, file, manifest = client.w3.codec.decode(["bytes32", "bytes32", "bytes32"], bytes(entry["data"]))
+                if commitment(content, file, manifest) != stored:
+                    log.warning("Anchored event of %s does not match the stored commitment; ignoring its hashes", asset_id.hex())
+                    return tx, block, (None, None, None)
+                return tx, block, (bytes(content), bytes(file), bytes(manifest))
         except LedgerError as exc:
-            log.info("anchoring transaction unavailable: %s", exc)
-        return None, None
+            log.info("anchoring event unavailable: %s", exc)
+        return None, None, (None, None, None)
 
     def _reason(self, client: RegistryClient, event: str, key: bytes) -> str | None:
         try:

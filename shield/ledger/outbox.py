@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state);
+CREATE TABLE IF NOT EXISTS pending_registration (
+    sender TEXT PRIMARY KEY,
+    cert_fingerprint BLOB NOT NULL,
+    watermark_key BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -99,6 +105,23 @@ class Outbox:
             (kind, key, json.dumps(payload), now, now),
         )
         return cur.rowcount == 1
+
+    def set_registration(self, sender: str, cert_fingerprint: bytes, watermark_key: bytes) -> None:
+        """Remember that ``sender`` must register these keys before its records are sent."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO pending_registration(sender, cert_fingerprint, watermark_key, created_at)"
+            " VALUES (?,?,?,?)",
+            (sender.lower(), cert_fingerprint, watermark_key, _now()),
+        )
+
+    def registration(self, sender: str) -> tuple[bytes, bytes] | None:
+        row = self.conn.execute(
+            "SELECT cert_fingerprint, watermark_key FROM pending_registration WHERE sender = ?", (sender.lower(),)
+        ).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def clear_registration(self, sender: str) -> None:
+        self.conn.execute("DELETE FROM pending_registration WHERE sender = ?", (sender.lower(),))
 
     def _item(self, row: Sequence[Any]) -> OutboxItem:
         return OutboxItem(row[0], row[1], bytes(row[2]), json.loads(row[3]), row[4], row[5],

@@ -132,6 +132,7 @@ def _open_ledger(settings: Settings, keys: Any) -> tuple[Any, str]:
 
     ledger = open_ledger(settings, keys.eth_private_key)
     if not ledger.online:
+        ledger.register_publisher_later(keys.cert_fingerprint, keys.watermark_public_key)
         return ledger, str(ledger.unavailable)
     try:
         ledger.register_publisher(keys.cert_fingerprint, keys.watermark_public_key)
@@ -245,8 +246,13 @@ def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, option
             msg = f"queued: {ledger_note or 'not yet sent'}; run `shield anchor --pending` later"
             results.append(replace(p.outcome, ledger={"status": "queued", "message": msg}))
             continue
+        status = str(getattr(o.status, "value", o.status))
+        if status == "queued":
+            msg = f"{o.message or 'queued'}; run `shield anchor --pending` when the chain is reachable"
+            results.append(replace(p.outcome, ledger={"status": "queued", "message": msg}))
+            continue
         entry = {
-            "status": str(getattr(o.status, "value", o.status)),
+            "status": status,
             "chain_id": o.chain_id,
             "contract": o.contract,
             "tx": o.tx_hash,
