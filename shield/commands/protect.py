@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -79,7 +81,7 @@ def protect(
 
 
 def _progress_bar(label: str, total: int) -> Callable[[int], None]:
-    bar = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+    bar: Any = click.progressbar(length=total, label=label, file=sys.stderr)
     bar.__enter__()
     state = {"done": 0}
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shield.adversarial.models._strict import StrictErrors, load_strict, read_torch_file
 from shield.adversarial.models.fomm.config import VOX_256, FommConfig
 from shield.adversarial.models.fomm.errors import (
     CheckpointFormatError,
@@ -58,7 +59,7 @@ OFFICIAL_SECTIONS = (
 )
 MINI_FORMAT = "shield-fomm-mini/1"
 FOMM_MINI_NAMES = ("fomm-mini-a", "fomm-mini-b")
-_TOLERATED_SUFFIX = "num_batches_tracked"
+_FOMM_ERRORS = StrictErrors(names=CheckpointKeyError, shape=CheckpointShapeError, entry=CheckpointFormatError)
 
 
 def official_checkpoint(model: FOMM, epoch: int = 0) -> dict[str, Any]:
@@ -83,50 +84,23 @@ def load_state_strict(module: nn.Module, state: Mapping[str, Any], section: str)
     """Load ``state`` into ``module`` with exact names and shapes.
 
     The only tolerated difference: BatchNorm ``num_batches_tracked`` entries may be
-    present or absent in ``state`` (absent ones keep the module's value).
+    absent from ``state`` (absent ones keep the module's value). This is
+    :func:`~shield.adversarial.models._strict.load_strict` with the FOMM error types.
 
     Raises:
         CheckpointKeyError: missing or unexpected names.
         CheckpointShapeError: a tensor's shape differs.
+        CheckpointFormatError: an entry is not a tensor.
     """
-    own = module.state_dict()
-    own_keys = {k for k in own if not k.endswith(_TOLERATED_SUFFIX)}
-    given_keys = {k for k in state if not k.endswith(_TOLERATED_SUFFIX)}
-    stray_tracked = {k for k in state if k.endswith(_TOLERATED_SUFFIX) and k not in own}
-    missing = sorted(own_keys - given_keys)
-    unexpected = sorted((given_keys - own_keys) | stray_tracked)
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} (first: {missing[0]})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} (first: {unexpected[0]})")
-        raise CheckpointKeyError(f"{section}: state dict does not match the model: " + "; ".join(parts))
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointFormatError(f"{section}: entry {key} is not a tensor")
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise CheckpointShapeError(
-                f"{section}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}"
-            )
-    result = module.load_state_dict(dict(state), strict=False)
-    leftover = [k for k in result.missing_keys if not k.endswith(_TOLERATED_SUFFIX)]
-    if leftover or result.unexpected_keys:
-        raise CheckpointKeyError(f"{section}: state dict does not match the model")
+    load_strict(module, state, section, errors=_FOMM_ERRORS)
 
 
 def _read(path_or_doc: Path | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(path_or_doc, Mapping):
         return path_or_doc
-    path = Path(path_or_doc)
-    if not path.is_file():
-        raise CheckpointFormatError(f"{path}: no such checkpoint file")
-    try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for a bad file
-        raise CheckpointFormatError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from exc
+    doc = read_torch_file(path_or_doc, CheckpointFormatError)
     if not isinstance(doc, Mapping):
-        raise CheckpointFormatError(f"{path}: expected a dict of state dicts, got {type(doc).__name__}")
+        raise CheckpointFormatError(f"{path_or_doc}: expected a dict of state dicts, got {type(doc).__name__}")
     return doc
 
 
@@ -193,7 +167,10 @@ def load_fomm_file(path: Path | str, device: torch.device | str = "cpu") -> FOMM
         raise CheckpointFormatError(f"{path}: {exc.message}") from exc
     model = FOMM(config)
     for section in ("generator", "kp_detector"):
-        state = {k: v.float() if v.is_floating_point() else v for k, v in doc[section].items()}
+        stored = doc.get(section)
+        if not isinstance(stored, Mapping) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+            raise CheckpointFormatError(f"{path}: '{section}' is not a state dict of tensors")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
         load_state_strict(getattr(model, section), state, section)
     return freeze(model, device)
 
