@@ -10,11 +10,15 @@ face region (face-region PSNR about 36 dB, whole photo higher) under an L-inf ca
 16/255 that is halved in flat areas by texture masking. They differ in effort:
 
 - ``fast`` (target <= 5 s per face; measured 4.4 s): 10 steps, no transformation robustness, no
-  identity term.
+  identity term, and no official SimSwap/ArcFace terms even when imported (about 5 s per
+  step on CPU; they make ``balanced`` and ``max`` minutes per face).
 - ``balanced`` (target <= 20 s per face, measured 9.8 s; the default): 30 steps with expectation over
   JPEG 50-95 / resize / shift / blur, momentum, identity push-away.
 - ``max`` (not timed; about 5x the work of ``balanced``): 80 steps, two
   transformations per step, a larger motion bank.
+
+The times cover the shipped surrogates only: imported official SimSwap and ArcFace
+(224 px generator, IR-SE-101) add their own, much larger, cost to every step.
 """
 
 from __future__ import annotations
@@ -35,12 +39,23 @@ class LossWeights:
     The identity term's gradient is much larger than the distortion terms'; with the
     L2-normalised steps of an RMS budget a weight of 0.1 took nearly all of the energy
     (FOMM and swap distortion fell 20x on the shipped surrogates), hence 0.01.
+
+    ``simswap`` and ``arcface`` act only when the official SimSwap and ArcFace
+    checkpoints are imported. ``arcface`` is the same kind of term as ``identity``
+    (squared distance between embeddings of a deep face-recognition ResNet; on
+    ArcFace's unit latents it lies in [0,4], the range of the [-1,1] MSE of the
+    distortion terms) and is expected to dominate the same way, so it starts from the
+    same 0.01. It is also partly redundant: the ``simswap`` term already moves the
+    ArcFace latent through its identity-source role. Not yet calibrated on the
+    official weights (none ship).
     """
 
     fomm: float = 1.0
     keypoints: float = 1.0
     swap: float = 1.0
     identity: float = 0.01
+    simswap: float = 1.0
+    arcface: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
             name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0), seconds_per_face=5.0,
+            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0, simswap=0.0, arcface=0.0), seconds_per_face=5.0,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
@@ -105,7 +120,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
 #: random start, MSE loss on the generator output only, no transformations, no masking.
 RUIZ_BASELINE = Preset(
     name="ruiz2020", eps=0.025, alpha=0.005, steps=10, momentum=0.0, eot=None, motions=6, motions_per_step=2,
-    perceptual=False, weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0),
+    perceptual=False, weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0, simswap=1.0, arcface=0.0),
 )  # fmt: skip
 
 

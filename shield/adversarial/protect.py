@@ -3,7 +3,8 @@
 For each face found in the photo (dlib HOG + 5-point landmarks), the attack works on
 the region of the photo around it, at full resolution: every threat model sees that
 region through its own differentiable aligned view (FOMM square crop, face-swap
-chip, dlib 150 chip; ``shield.adversarial.face_views``), so the perturbation is
+chip, dlib 150 chip, SimSwap's 224 ArcFace-template crop when the official SimSwap
+or ArcFace is loaded; ``shield.adversarial.face_views``), so the perturbation is
 optimised where it lives -- in the photo's pixels -- and survives the crop-and-resize
 any deepfake tool performs. The per-pixel L-inf cap is feathered to zero at the region
 border and optionally scaled by local texture; an optional RMS (L2) budget bounds the
@@ -13,7 +14,7 @@ after rounding.
 
 With no face, :func:`protect_pixels` raises :class:`~shield.errors.NoFaceError`
 unless ``whole_frame=True``, which attacks the whole photo squeezed into each
-model's input square (no identity term: there is no aligned face to push away).
+model's input square (no identity, ArcFace or SimSwap term: they need an aligned face).
 """
 
 from __future__ import annotations
@@ -40,15 +41,28 @@ from shield.adversarial.attacks import (
     WeightedObjective,
     random_motions,
 )
-from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces, view_bbox, whole_frame_view
+from shield.adversarial.attacks.losses import ArcFacePushAway, SimSwapDistortion, random_identities, simswap_swaps
+from shield.adversarial.face_views import CHIP_PADDING, FaceGeometry, View, affine_crop, locate_faces, view_bbox, whole_frame_view
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse, psnr, ssim
+from shield.adversarial.models.arcface import ArcFace, simswap_identity
+from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import Preset, get_preset
 from shield.adversarial.threat_models import ThreatModels, load_threat_models
 from shield.adversarial.transforms import EotSampler
 from shield.errors import NoFaceError, ProtectionError
+from shield.faces.align import _ARCFACE_IN_DLIB_FRAME, ARCFACE_TEMPLATE_112, similarity_fit
 from shield.tensors import to_tensor, to_uint8
 
-__all__ = ["FaceReport", "SelfCheck", "ProtectionResult", "protect_pixels", "protect_tensor_region", "texture_mask", "MAX_WORK_SIDE"]
+__all__ = [
+    "FaceReport",
+    "SelfCheck",
+    "ProtectionResult",
+    "protect_pixels",
+    "protect_tensor_region",
+    "texture_mask",
+    "arcface_view",
+    "MAX_WORK_SIDE",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +74,18 @@ Progress = Callable[[int], Callable[[int], None]]
 _SELF_CHECK_SEED = 7919
 _SELF_CHECK_MOTIONS = 16
 _DLIB_CHIP = 150
+#: SimSwap 224: the generator's input side and the ArcFace template scale (2x the 112 template).
+_SIMSWAP_SIZE = 224
+#: Random stand-in identities SimSwap renders the photo's face with (besides its own),
+#: and latents/targets evaluated per step (each SimSwap pass costs about 50 GMAC).
+_SIMSWAP_IDENTITIES = 3
+_SIMSWAP_PER_STEP = 1
+#: Held-out random identities of the SimSwap self-check.
+_SELF_CHECK_IDENTITIES = 2
 #: Longest side of the region the attack optimises; larger face regions are attacked on
 #: a downscaled copy and the perturbation is upsampled (bilinear) to full resolution.
-#: Every model input is at most 150 px, so 384 px keeps each view at or above its size.
+#: Model inputs are at most 224 px and the region spans about 1.9x the face box, so
+#: 384 px keeps each view near or above its size.
 MAX_WORK_SIDE = 384
 
 
@@ -88,7 +111,8 @@ class SelfCheck:
     """Disruption of one attacked model, measured on the final 8-bit photo.
 
     ``disruption`` is the fraction of held-out trials (FOMM: random driving motions not
-    used by the attack; swap: target identities) whose output from the protected photo
+    used by the attack; swap: target identities; SimSwap: the photo as target with its
+    own and held-out random identities, and as identity source) whose output from the protected photo
     differs from the output from the original by MSE >= 0.05 on [-1,1]; ``mean_mse`` the
     mean of those MSEs. Averaged over faces.
     """
@@ -144,6 +168,7 @@ class _Region:
     fomm: View | None
     swap: View | None
     chip: View | None
+    arcface: View | None  # SimSwap's 224 ArcFace-template crop
     mask: torch.Tensor  # (1,1,h,w) feathered 0..1
 
 
@@ -183,6 +208,21 @@ def texture_mask(x: torch.Tensor, *, floor: float = 0.5, tau: float = 0.05, wind
     return torch.clamp(std / tau, floor, 1.0)
 
 
+def arcface_view(face: FaceGeometry, size: int = _SIMSWAP_SIZE) -> View:
+    """SimSwap's crop of ``face``: insightface's 5-point ArcFace template scaled to ``size``.
+
+    The five ArcFace points (eye centres, nose tip, mouth corners) are placed through
+    the face's dlib chip frame at dlib's mean-face positions, as
+    :func:`shield.faces.align.arcface_points` does from 5-point landmarks, then fitted to
+    the template by a least-squares similarity (``shield.faces.align``, ``ARCFACE_224``).
+    """
+    chip = face.chip_view(_DLIB_CHIP)
+    in_chip = (CHIP_PADDING + _ARCFACE_IN_DLIB_FRAME) / (1 + 2 * CHIP_PADDING) * _DLIB_CHIP
+    to_photo = np.linalg.inv(np.vstack([chip.matrix, [0.0, 0.0, 1.0]]))[:2]
+    points = in_chip @ to_photo[:, :2].T + to_photo[:, 2]
+    return View(similarity_fit(points, ARCFACE_TEMPLATE_112 * (size / 112.0)), size)
+
+
 def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: int) -> _Region:
     views: dict[str, View] = {}
     if models.fomm is not None:
@@ -191,6 +231,8 @@ def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: i
         views["swap"] = face.chip_view(models.faceswap.resolution)
     if models.identity is not None:
         views["chip"] = face.chip_view(_DLIB_CHIP)
+    if models.simswap is not None or models.arcface is not None:
+        views["arcface"] = arcface_view(face)
     if not views:
         raise ProtectionError("no threat model to protect against", fix="run `shield models verify`")
     boxes = np.array([view_bbox(v) for v in views.values()])
@@ -199,14 +241,14 @@ def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: i
     x0, y0, x1, y1 = _snap_region(inner, ramp, width, height)
     mask = _feather(y1 - y0, x1 - x0, (inner[0] - x0, inner[1] - y0, inner[2] - x0, inner[3] - y0), ramp)
     shifted = {k: v.shifted(x0, y0) for k, v in views.items()}
-    return _Region(face.box, x0, y0, x1, y1, shifted.get("fomm"), shifted.get("swap"), shifted.get("chip"), mask)
+    return _Region(face.box, x0, y0, x1, y1, shifted.get("fomm"), shifted.get("swap"), shifted.get("chip"), shifted.get("arcface"), mask)
 
 
 def _whole_region(models: ThreatModels, width: int, height: int) -> _Region:
     fomm = whole_frame_view(width, height, models.fomm.resolution) if models.fomm is not None else None
     swap = whole_frame_view(width, height, models.faceswap.resolution) if models.faceswap is not None else None
     mask = torch.ones(1, 1, height, width)
-    return _Region((0.0, 0.0, float(width), float(height)), 0, 0, width, height, fomm, swap, None, mask)
+    return _Region((0.0, 0.0, float(width), float(height)), 0, 0, width, height, fomm, swap, None, None, mask)
 
 
 def _crop_fn(view: View) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -228,6 +270,13 @@ def _terms(models: ThreatModels, region: _Region, preset: Preset, gen: torch.Gen
         terms.append(SwapDistortion(models.faceswap, models.faceswap.swap, ids, _crop_fn(region.swap), weight=w.swap))
     if models.identity is not None and region.chip is not None and w.identity:
         terms.append(IdentityPushAway(models.identity, _crop_fn(region.chip), weight=w.identity))
+    if models.arcface is not None and region.arcface is not None:
+        crop = _crop_fn(region.arcface)
+        if models.simswap is not None and w.simswap:
+            latents = random_identities(_SIMSWAP_IDENTITIES, models.simswap.latent, gen)
+            terms.append(SimSwapDistortion(models.simswap, models.arcface, crop, latents, per_step=_SIMSWAP_PER_STEP, weight=w.simswap))
+        if w.arcface:
+            terms.append(ArcFacePushAway(models.arcface, crop, weight=w.arcface))
     if not terms:
         raise ProtectionError("the preset enables no loss term for the available models")
     return terms
@@ -250,7 +299,7 @@ def _work_copy(x: torch.Tensor, region: _Region) -> tuple[torch.Tensor, _Region]
     xw = F.interpolate(x, size=(hw, ww), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     sx, sy = ww / w, hw / h
     mask = F.interpolate(region.mask, size=(hw, ww), mode="bilinear", align_corners=False, antialias=True)
-    views = (_scaled(region.fomm, sx, sy), _scaled(region.swap, sx, sy), _scaled(region.chip, sx, sy))
+    views = (_scaled(region.fomm, sx, sy), _scaled(region.swap, sx, sy), _scaled(region.chip, sx, sy), _scaled(region.arcface, sx, sy))
     return xw, _Region(region.box, 0, 0, ww, hw, *views, mask)
 
 
@@ -313,7 +362,26 @@ def _self_check(clean: torch.Tensor, protected: torch.Tensor, region: _Region, m
         mses = [disruption_mse(models.faceswap.swap(p, i), models.faceswap.swap(c, i)) for i in range(len(models.faceswap.identities))]
         mse = torch.cat(mses)
         out[models.faceswap_name] = (int((mse >= DISRUPTION_THRESHOLD).sum()), float(mse.sum()), len(mse))
+    if models.simswap is not None and models.arcface is not None and region.arcface is not None:
+        mse = _simswap_check(clean, protected, region.arcface, models.simswap, models.arcface)
+        out[models.simswap_name] = (int((mse >= DISRUPTION_THRESHOLD).sum()), float(mse.sum()), len(mse))
     return out
+
+
+def _simswap_check(clean: torch.Tensor, protected: torch.Tensor, view: View, simswap: SimSwapGenerator, arcface: ArcFace) -> torch.Tensor:
+    """Per-trial MSE of SimSwap outputs, protected vs clean.
+
+    Trials: the photo as target with its own latent and with held-out random identities
+    (never seen by the attack), and the photo as identity source injected into its clean
+    face and mirror image.
+    """
+    gen = torch.Generator().manual_seed(_SELF_CHECK_SEED)
+    held_out = random_identities(_SELF_CHECK_IDENTITIES, simswap.latent, gen)
+    c, p = affine_crop(clean, view), affine_crop(protected, view)
+    zc, zp = simswap_identity(arcface, c), simswap_identity(arcface, p)
+    latents = torch.cat([zc, held_out.to(zc)])
+    targets = torch.cat([c, c.flip(-1)])
+    return disruption_mse(simswap_swaps(simswap, p, latents, targets, zp), simswap_swaps(simswap, c, latents, targets, zc))
 
 
 def _quantise_within_budget(original: np.ndarray, adversarial: torch.Tensor, eps: float) -> np.ndarray:

@@ -13,9 +13,13 @@ from shield_tiny_models import tiny_threat_models
 from skimage import data
 
 from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
+from shield.adversarial.models.arcface import ArcFace
+from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
-from shield.adversarial.protect import protect_pixels, texture_mask
+from shield.adversarial.protect import _face_region, _terms, arcface_view, protect_pixels, texture_mask
+from shield.adversarial.threat_models import ThreatModels
 from shield.errors import InputError, NoFaceError
+from shield.faces import crop_matrix, detect_faces
 from shield.tensors import to_tensor
 
 torch.set_num_threads(1)
@@ -127,3 +131,36 @@ def test_presets_are_a_frozen_table() -> None:
         get_preset("extreme")
     with pytest.raises(TypeError):
         PRESETS["fast"] = QUICK  # type: ignore[index]
+
+
+def _with_simswap(models: ThreatModels) -> ThreatModels:
+    """``models`` plus a narrow one-block SimSwap and the smallest IR-SE ArcFace (random weights)."""
+    torch.manual_seed(3)
+    return replace(models, simswap=SimSwapGenerator(latent=512, blocks=1, width=8).eval(), arcface=ArcFace(50).eval())
+
+
+def test_the_simswap_view_is_the_arcface_224_template_crop(portrait: np.ndarray, face: FaceGeometry) -> None:
+    detected = max(detect_faces(portrait), key=lambda f: f.box.area)
+    expected = crop_matrix(detected, "arcface_224")
+    view = arcface_view(face)
+    assert view.size == 224
+    assert np.allclose(view.matrix[:, :2], expected[:, :2], rtol=0.01)
+    assert np.abs(view.matrix[:, 2] - expected[:, 2]).max() < 2.0  # crop pixels (dlib rect rounding)
+
+
+def test_simswap_and_arcface_are_attacked_and_recorded(portrait: np.ndarray, face: FaceGeometry) -> None:
+    models = _with_simswap(tiny_threat_models())
+    preset = replace(QUICK, steps=2, eot=None)
+    result = protect_pixels(portrait, strength=preset, seed=2, models=models, faces=[face])
+    assert result.params["models"] == ["fomm-mini-a", "faceswap-ae", "simswap-224", "arcface-r100"]
+    check = result.self_check["simswap-224"]
+    assert check.trials == 5 and check.mean_mse > 0  # own + 2 held-out latents, 2 targets
+    change = np.abs(result.delta).max()
+    assert 0 < change <= 16
+    region = _face_region(face, models, portrait.shape[1], portrait.shape[0])
+    x = to_tensor(portrait)[..., region.y0 : region.y1, region.x0 : region.x1]
+    terms = _terms(models, region, preset, torch.Generator().manual_seed(0))
+    assert {t.name for t in terms} == {"fomm", "keypoints", "swap", "simswap", "arcface"}
+    assert region.arcface is not None and affine_crop(x, region.arcface).shape == (1, 3, 224, 224)
+    fast = _terms(models, region, PRESETS["fast"], torch.Generator().manual_seed(0))
+    assert not {"arcface", "simswap"} & {t.name for t in fast}  # too slow for fast: ~5 s per step

@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shield.adversarial.models.arcface import ArcFace, simswap_identity
 from shield.adversarial.models.fomm import FOMM, Keypoints
+from shield.adversarial.models.simswap import SimSwapGenerator
 
 __all__ = [
     "CropFn",
@@ -33,6 +35,11 @@ __all__ = [
     "KeypointDisplacement",
     "IdentityPushAway",
     "SwapDistortion",
+    "random_identities",
+    "simswap_swaps",
+    "SimSwapLatent",
+    "SimSwapDistortion",
+    "ArcFacePushAway",
     "WeightedObjective",
 ]
 
@@ -277,6 +284,147 @@ class SwapDistortion(LossTerm):
         face = self.crop(x)
         losses = [_mse_pm1(self.swap(face, i), ref) for i, ref in zip(self.identities, self._clean, strict=True)]
         return torch.stack(losses).mean()
+
+
+def random_identities(count: int, dim: int, gen: torch.Generator) -> torch.Tensor:
+    """``count`` random unit vectors (count, dim): stand-in identity latents for SimSwap.
+
+    SimSwap's latents are L2-normalised ArcFace embeddings, and embeddings of different
+    people are nearly orthogonal; so are independent random unit vectors in 512
+    dimensions (|cos| below 0.15 with probability above 0.999). They are not drawn from
+    the face manifold, so a swap into one of them approximates a swap into a real
+    stranger; callers holding real latents (other faces of the photo) pass those instead.
+    """
+    if count < 0 or dim < 1:
+        raise ValueError(f"count must be >= 0 and dim >= 1, got {count}, {dim}")
+    return F.normalize(torch.randn(count, dim, generator=gen), p=2, dim=1)
+
+
+def simswap_swaps(
+    generator: SimSwapGenerator, face: torch.Tensor, latents: torch.Tensor, targets: torch.Tensor, source_latent: torch.Tensor
+) -> torch.Tensor:
+    """SimSwap outputs of one face in both roles, in one batch (specs/deepfake-models.md section 3).
+
+    Args:
+        generator: the SimSwap generator.
+        face: (1,3,S,S) aligned face in [0,1] (the photo as *target*).
+        latents: (K,D) identity latents swapped onto ``face``.
+        targets: (T,3,S,S) target faces in [0,1] that receive ``source_latent``.
+        source_latent: (1,D) the photo's identity latent (the photo as *identity source*).
+
+    Returns:
+        (K+T,3,S,S): ``G(face, latents[k])`` for each k, then ``G(targets[j], source_latent)``.
+    """
+    faces = torch.cat([face.expand(latents.shape[0], -1, -1, -1), targets.to(face)])
+    ids = torch.cat([latents.to(source_latent), source_latent.expand(targets.shape[0], -1)])
+    return generator(faces, ids)
+
+
+class SimSwapLatent(nn.Module):
+    """SimSwap's identity latent of aligned 224 faces as a module: ``simswap_identity(arcface, face)``."""
+
+    def __init__(self, arcface: ArcFace) -> None:
+        super().__init__()
+        self.arcface = arcface
+
+    def forward(self, face224: torch.Tensor) -> torch.Tensor:
+        return simswap_identity(self.arcface, face224)
+
+
+class SimSwapDistortion(LossTerm):
+    """MSE between SimSwap swaps made from ``x`` and from the clean photo, the photo in both roles.
+
+    - Photo as *target*: its aligned face rendered with other identities,
+      ``G(face(x), z_k)``. The latents are the clean photo's own (SimSwap's self swap, a
+      real latent) followed by ``identities`` (e.g. :func:`random_identities`).
+    - Photo as *identity source*: its latent ``z(x) = simswap_identity(arcface, face(x))``
+      injected into fixed target faces, ``G(t_j, z(x))``. The targets are ``targets``
+      or, when None, the clean face and its mirror image (no other face is at hand;
+      the attack on this role acts through the latent, which is the same whatever the
+      target).
+
+    The score is the mean of the two roles' MSE on the [-1,1] scale, as
+    :class:`SwapDistortion` (Ruiz et al. 2020 eq. 2).
+
+    Args:
+        generator: the SimSwap 224 generator (white-box).
+        arcface: the ArcFace network giving SimSwap its identity latents.
+        crop: ``x`` -> (1,3,224,224) face aligned to SimSwap's ArcFace template.
+        identities: (K,D) unit latents of other identities (K may be 0).
+        targets: (T,3,224,224) target faces in [0,1], or None (clean face and mirror).
+        per_step: latents and targets drawn (each, without replacement) per call, to bound the cost.
+        weight: term weight.
+    """
+
+    name = "simswap"
+
+    def __init__(
+        self,
+        generator: SimSwapGenerator,
+        arcface: ArcFace,
+        crop: CropFn,
+        identities: torch.Tensor,
+        *,
+        targets: torch.Tensor | None = None,
+        per_step: int = 1,
+        weight: float = 1.0,
+    ) -> None:
+        super().__init__(weight)
+        if identities.ndim != 2 or identities.shape[1] != generator.latent:
+            raise ValueError(f"identities: expected (K, {generator.latent}), got {tuple(identities.shape)}")
+        if targets is not None and (targets.ndim != 4 or targets.shape[0] < 1 or targets.shape[1] != 3):
+            raise ValueError(f"targets: expected (T,3,S,S) with T >= 1, got {tuple(targets.shape)}")
+        self.generator, self.crop = generator, crop
+        self.latent = SimSwapLatent(arcface)
+        self.identities, self.targets = identities, targets
+        self.per_step = max(1, per_step)
+        self._latents: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+        self._clean: torch.Tensor | None = None
+
+    def networks(self) -> Sequence[nn.Module]:
+        return [self.generator, self.latent]
+
+    @torch.no_grad()
+    def prepare(self, clean: torch.Tensor) -> None:
+        face = self.crop(clean)
+        own = self.latent(face)
+        self._latents = torch.cat([own, self.identities.to(own)])
+        self._targets = self.targets.to(face) if self.targets is not None else torch.cat([face, face.flip(-1)])
+        self._clean = simswap_swaps(self.generator, face, self._latents, self._targets, own)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self._clean is None or self._latents is None or self._targets is None:
+            raise RuntimeError("prepare() must run before the term is evaluated")
+        k, t = self._latents.shape[0], self._targets.shape[0]
+        i = torch.randperm(k, generator=gen)[: self.per_step].to(self._clean.device)
+        j = torch.randperm(t, generator=gen)[: self.per_step].to(self._clean.device)
+        face = self.crop(x)
+        out = simswap_swaps(self.generator, face, self._latents[i], self._targets[j], self.latent(face))
+        n = i.numel()
+        as_target = _mse_pm1(out[:n], self._clean[i])
+        as_source = _mse_pm1(out[n:], self._clean[k + j])
+        return (as_target + as_source) / 2
+
+    def __repr__(self) -> str:
+        k = self.identities.shape[0] + 1
+        t = self.targets.shape[0] if self.targets is not None else 2
+        return f"SimSwapDistortion(weight={self.weight}, latents={k}, targets={t}, per_step={self.per_step})"
+
+
+class ArcFacePushAway(IdentityPushAway):
+    """:class:`IdentityPushAway` on SimSwap's ArcFace latent (unit norm, so the score lies in [0,4]).
+
+    ``crop`` maps ``x`` to the 224 face aligned to the ArcFace template; the latent is
+    computed as SimSwap does (ImageNet normalisation, nearest resize to 112, ArcFace,
+    L2 normalisation; :func:`~shield.adversarial.models.arcface.simswap_identity`), so
+    pushing it away also moves the identity SimSwap copies from the photo.
+    """
+
+    name = "arcface"
+
+    def __init__(self, arcface: ArcFace, crop: CropFn, *, weight: float = 1.0) -> None:
+        super().__init__(SimSwapLatent(arcface), crop, weight=weight)
 
 
 class WeightedObjective:
