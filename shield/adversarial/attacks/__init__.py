@@ -6,12 +6,14 @@ the raw material: :class:`PGD` and the loss terms it maximises.
 
 from shield.adversarial.attacks.base import Attack, Objective, StepCallback
 from shield.adversarial.attacks.losses import (
+    ArcFacePushAway,
     CropFn,
     FommDistortion,
     IdentityPushAway,
     KeypointDisplacement,
     LossTerm,
     MotionBank,
+    SimSwapDistortion,
     SwapDistortion,
     WeightedObjective,
     motions_from_driving,
@@ -33,5 +35,7 @@ __all__ = [
     "KeypointDisplacement",
     "IdentityPushAway",
     "SwapDistortion",
+    "SimSwapDistortion",
+    "ArcFacePushAway",
     "WeightedObjective",
 ]
