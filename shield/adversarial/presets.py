@@ -14,7 +14,7 @@ face region (face-region PSNR about 36 dB, whole photo higher) under an L-inf ca
   step on CPU; they make ``balanced`` and ``max`` minutes per face).
 - ``balanced`` (target <= 20 s per face, measured 9.8 s; the default): 30 steps with expectation over
   JPEG 50-95 / resize / shift / blur, momentum, identity push-away.
-- ``max`` (not timed; about 5x the work of ``balanced``): 80 steps, two
+- ``max`` (measured 65 s per face; about 6x ``balanced``): 80 steps, two
   transformations per step, a larger motion bank.
 
 The times cover the shipped surrogates only: imported official SimSwap and ArcFace
