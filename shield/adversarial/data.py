@@ -13,7 +13,6 @@ generated videos (demo outputs of other methods) and are labelled ``synthetic``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shield.errors import FaceError, InputError
+from shield.imaging.hashing import file_sha256
 
 __all__ = [
     "VALIDATION_CLIPS",
@@ -119,14 +119,6 @@ def cache_dir(home: Path, resolution: int) -> Path:
     return Path(home) / "cache" / "frames" / str(resolution)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _decode(path: Path) -> tuple[list[np.ndarray], float]:
     import av
 
@@ -216,7 +208,7 @@ def _process(path: Path, resolution: int) -> Clip:
     meta = ClipMeta(
         name=path.stem,
         source=path.name,
-        source_sha256=_sha256(path),
+        source_sha256=file_sha256(path),
         synthetic=is_synthetic(path.stem),
         fps=fps,
         num_frames=len(frames),
@@ -234,7 +226,7 @@ def load_clip(path: Path, resolution: int, home: Path, *, refresh: bool = False)
     npz, side = folder / f"{path.stem}.npz", folder / f"{path.stem}.json"
     if not refresh and npz.is_file() and side.is_file():
         doc = json.loads(side.read_text())
-        if doc.get("version") == _CACHE_VERSION and doc["meta"]["source_sha256"] == _sha256(path):
+        if doc.get("version") == _CACHE_VERSION and doc["meta"]["source_sha256"] == file_sha256(path):
             meta_doc = doc["meta"]
             meta_doc["source_size"] = tuple(meta_doc["source_size"])
             with np.load(npz) as z:

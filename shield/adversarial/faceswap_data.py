@@ -17,7 +17,6 @@ the clip's SHA-256 and the chip geometry.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from shield.errors import ConfigError, NoFaceError
+from shield.imaging.hashing import file_sha256
 
 __all__ = [
     "DEFAULT_CLIPS",
@@ -98,14 +98,6 @@ def dlib_model_path(name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _largest_face_chip(frame: np.ndarray, detector: object, predictor: object, size: int, padding: float) -> np.ndarray | None:
     import dlib
 
@@ -172,7 +164,7 @@ def load_chips(
     video = data_dir / "videos" / f"{clip}.mp4"
     if not video.is_file():
         raise ConfigError(f"video clip {video} not found", fix="set SHIELD_DATA_DIR to the shared face data folder")
-    digest = _sha256(video)
+    digest = file_sha256(video)
     cache = home / "cache" / "faceswap" / f"{clip}-{digest[:16]}-s{size}-p{padding:g}.npz"
     if cache.is_file():
         with np.load(cache) as npz:

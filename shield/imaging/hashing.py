@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from pathlib import Path
 
 import numpy as np
 
 from shield.imaging.save import check_rgb
 
-__all__ = ["pixel_hash", "PIXEL_HASH_SPEC", "PIXEL_HASH_VERSION"]
+__all__ = ["pixel_hash", "file_sha256", "PIXEL_HASH_SPEC", "PIXEL_HASH_VERSION"]
 
 PIXEL_HASH_VERSION = 1
 _PIXEL_HASH_MAGIC = b"SHIELD-PIXELS"
@@ -51,3 +52,12 @@ def pixel_hash(rgb: np.ndarray) -> bytes:
     digest = hashlib.sha256(header)
     digest.update(np.ascontiguousarray(rgb).data)
     return digest.digest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -10,7 +10,6 @@ the SHA-256 of the weights file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -21,15 +20,12 @@ from typing import Any
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, save_fomm_mini, weights_path
 from shield.adversarial.train.common import CheckpointStore, RunRecord
 from shield.errors import InputError
+from shield.imaging.hashing import file_sha256
 
 __all__ = ["export_run", "main"]
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "fomm-mini.json"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
@@ -43,7 +39,7 @@ def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
     record = RunRecord.load(run_dir)
     return {
         "file": out.name,
-        "sha256": _sha256(out),
+        "sha256": file_sha256(out),
         "bytes": out.stat().st_size,
         "storage": "fp16 parameters, fp32 buffers",
         "resolution": model.resolution,
