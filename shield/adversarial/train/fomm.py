@@ -26,7 +26,7 @@ from shield.adversarial.models.fomm.config import CommonParams, DenseMotionParam
 from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, restore_rng_state, rng_state, seed_everything
 from shield.adversarial.train.fomm_losses import FommObjective, LossWeights
 
-__all__ = ["TINY", "CONFIGS", "TrainArgs", "PairSampler", "train", "main"]
+__all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,57 @@ class TrainArgs:
     log_every: int = 10
     threads: int = 1
     ssim: float = 0.0
+    augment: str = "flip"
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random changes to a (source, driving) pair, drawn per pair.
+
+    The clips hold few people and little camera motion, so a model trained on them
+    alone learns their faces and their motions; these widen both. ``flip``: shared
+    horizontal flip. ``color``: probability of one brightness/contrast/saturation
+    change applied to both frames (a new "person" under new light). ``move``:
+    probability of a random similarity warp of the *source* only (rotation up to
+    ``rotate_deg``, scale in 1 +- ``zoom``, shift up to ``shift`` of the width), so the
+    model must undo head motion it never saw; the driving frame, the target, is
+    always a real frame.
+    """
+
+    flip: float = 0.5
+    color: float = 0.0
+    brightness: float = 0.15
+    contrast: float = 0.15
+    saturation: float = 0.2
+    move: float = 0.0
+    rotate_deg: float = 10.0
+    zoom: float = 0.1
+    shift: float = 0.08
+
+
+#: Flips only (the setting of the first sessions of the shipped runs).
+FLIP_ONLY = Augment()
+#: Flips, colour and source motion.
+FULL = Augment(color=0.8, move=0.5)
+AUGMENTS: dict[str, Augment] = {"flip": FLIP_ONLY, "full": FULL}
 
 
 class PairSampler:
-    """Random (source, driving) frame pairs from the same clip, with a shared flip.
+    """Random (source, driving) frame pairs from the same clip, augmented per pair.
 
     Args:
         clips: list of (T, R, R, 3) uint8 arrays (training clips only).
         rng: numpy generator (its state is checkpointed).
+        augment: what to vary (see :class:`Augment`).
     """
 
-    def __init__(self, clips: Sequence[np.ndarray], rng: np.random.Generator) -> None:
+    def __init__(self, clips: Sequence[np.ndarray], rng: np.random.Generator, augment: Augment = FLIP_ONLY) -> None:
         usable = [c for c in clips if len(c) >= 2]
         if not usable:
             raise ValueError("need at least one clip with two frames")
         self.clips = usable
         self.rng = rng
+        self.augment = augment
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         from shield.tensors import to_tensor
@@ -81,11 +116,49 @@ class PairSampler:
             clip = self.clips[int(self.rng.integers(len(self.clips)))]
             i, j = self.rng.choice(len(clip), size=2, replace=False)
             a, b = clip[i], clip[j]
-            if self.rng.random() < 0.5:
+            if self.rng.random() < self.augment.flip:
                 a, b = a[:, ::-1], b[:, ::-1]
             src.append(a)
             drv.append(b)
-        return to_tensor(np.stack(src)), to_tensor(np.stack(drv))
+        source, driving = to_tensor(np.stack(src)), to_tensor(np.stack(drv))
+        for k in range(size):
+            source[k], driving[k] = self._color(source[k], driving[k])
+        return self._move(source), driving
+
+    def _color(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        aug = self.augment
+        if not self.rng.random() < aug.color:
+            return a, b
+        gain = 1 + self.rng.uniform(-aug.brightness, aug.brightness)
+        contrast = 1 + self.rng.uniform(-aug.contrast, aug.contrast)
+        saturation = 1 + self.rng.uniform(-aug.saturation, aug.saturation)
+        mean = a.mean()  # one reference level for both frames keeps them consistent
+
+        def change(x: torch.Tensor) -> torch.Tensor:
+            x = (x - mean) * contrast + mean * gain
+            gray = x.mean(dim=0, keepdim=True)
+            return (gray + (x - gray) * saturation).clamp(0, 1)
+
+        return change(a), change(b)
+
+    def _move(self, images: torch.Tensor) -> torch.Tensor:
+        aug = self.augment
+        n = images.shape[0]
+        theta = torch.eye(2, 3).repeat(n, 1, 1)
+        moved = False
+        for k in range(n):
+            if not self.rng.random() < aug.move:
+                continue
+            angle = np.deg2rad(self.rng.uniform(-aug.rotate_deg, aug.rotate_deg))
+            scale = 1 + self.rng.uniform(-aug.zoom, aug.zoom)
+            tx, ty = self.rng.uniform(-2 * aug.shift, 2 * aug.shift, size=2)  # normalised coordinates span 2
+            c, s = np.cos(angle) / scale, np.sin(angle) / scale
+            theta[k] = torch.tensor([[c, -s, tx], [s, c, ty]], dtype=torch.float32)
+            moved = True
+        if not moved:
+            return images
+        grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+        return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 def _state(model: FOMM, opt: torch.optim.Optimizer, step: int, wall: float, sampler: PairSampler) -> dict[str, object]:
@@ -114,7 +187,7 @@ def train(
     model = FOMM(config).train()
     objective = FommObjective(model, LossWeights(ssim=args.ssim))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    sampler = PairSampler(clips, rng)
+    sampler = PairSampler(clips, rng, AUGMENTS[args.augment])
     store = CheckpointStore(args.out)
     losses = LossLog(args.out / "losses.jsonl")
     step, wall_before = 0, 0.0
@@ -130,6 +203,7 @@ def train(
         log.info("resumed at step %d", step)
     record.begin_session()
     record.sessions[-1]["lr"] = args.lr
+    record.sessions[-1]["augment"] = args.augment
     start = clock()
     stop = stop or StopFlag()
     saved_step = step
@@ -173,12 +247,13 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ssim", type=float, default=0.0, help="weight of (1 - SSIM); 0 disables it")
+    p.add_argument("--augment", choices=sorted(AUGMENTS), default="flip", help="pair augmentation (see Augment)")
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
-        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim,
+        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment,
     )  # fmt: skip
     return args, ns
 

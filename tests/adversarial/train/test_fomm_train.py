@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 
 from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag
-from shield.adversarial.train.fomm import TINY, TrainArgs, train
+from shield.adversarial.train.fomm import AUGMENTS, TINY, Augment, PairSampler, TrainArgs, train
 from shield.adversarial.train.fomm_losses import FommObjective, LossWeights, RandomTPS, ssim
 
 torch.set_num_threads(1)
@@ -143,3 +144,37 @@ def test_restart_with_a_new_learning_rate_decays_it(tmp_path: Path) -> None:
     assert state is not None and state["step"] == 3
     assert all(g["lr"] == 5e-5 for g in state["optimizer"]["param_groups"])
     assert [s["lr"] for s in RunRecord.load(tmp_path).sessions] == [2e-4, 5e-5]  # type: ignore[union-attr]
+
+
+def _is_clip_frame(x: torch.Tensor, clip: np.ndarray) -> bool:
+    frames = torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255
+    return bool(((frames - x).abs().amax(dim=(1, 2, 3)) < 1e-6).any())
+
+
+def test_flip_only_sampler_returns_frames_of_one_clip() -> None:
+    clip = _clips()[0]
+    source, driving = PairSampler([clip], np.random.default_rng(0), Augment(flip=0.0)).batch(4)
+    assert all(_is_clip_frame(s, clip) and _is_clip_frame(d, clip) for s, d in zip(source, driving, strict=True))
+
+
+def test_source_motion_warps_the_source_and_keeps_the_driving_frame_real() -> None:
+    clip = _clips()[0]
+    source, driving = PairSampler([clip], np.random.default_rng(0), Augment(flip=0.0, move=1.0)).batch(4)
+    assert all(_is_clip_frame(d, clip) for d in driving)
+    assert not any(_is_clip_frame(s, clip) for s in source)
+    assert source.shape == driving.shape and 0 <= float(source.min()) and float(source.max()) <= 1
+
+
+def test_colour_change_is_shared_by_both_frames() -> None:
+    rng = np.random.default_rng(1)
+    still = np.repeat(rng.integers(30, 220, (1, 32, 32, 3), dtype=np.uint8), 3, axis=0)  # every frame the same
+    source, driving = PairSampler([still], np.random.default_rng(2), Augment(flip=0.0, color=1.0)).batch(4)
+    assert torch.allclose(source, driving)
+    assert not any(_is_clip_frame(s, still) for s in source)
+
+
+def test_every_named_augmentation_trains(tmp_path: Path) -> None:
+    for name in AUGMENTS:
+        args = dataclasses.replace(_args(tmp_path / name, steps=2), augment=name)
+        record = train(args, _clips(), _record())
+        assert record.steps == 2 and record.sessions[-1]["augment"] == name
