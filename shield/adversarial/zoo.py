@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shield.errors import ModelError
+from shield.imaging.hashing import file_sha256
 
 if TYPE_CHECKING:
     from torch import nn
@@ -67,7 +68,6 @@ __all__ = [
     "fetch_info",
     "fetch",
     "load_model",
-    "sha256_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -359,17 +359,6 @@ def models_dir(home: Path | None = None) -> Path:
     return Path(home) / "models"
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size in bytes of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _dlib_path() -> Path | None:
     from shield.faces.dlib_models import RESNET_DESCRIPTOR, dlib_model_path
 
@@ -450,7 +439,7 @@ def list_models(*, home: Path | None = None) -> tuple[ModelEntry, ...]:
 def _check_file(name: str, path: Path | None, expected: str | None, missing: str) -> CheckResult:
     if path is None or not path.is_file():
         return CheckResult(name, Check.MISSING, path, expected, None, missing)
-    actual, size = sha256_file(path)
+    actual, size = file_sha256(path), path.stat().st_size
     if expected is None:
         return CheckResult(name, Check.INVALID, path, None, actual, "no SHA-256 recorded for this file")
     if actual != expected:
@@ -558,7 +547,7 @@ def resolve(name: str, *, home: Path | None = None, check: bool = True) -> Path:
         fix = spec.note if spec.source is Source.PACKAGE else f"import it again: {_import_command(spec)}" if spec.source is Source.OFFICIAL else None
         raise WeightsMissingError(f"the weights of {name} are missing", fix=fix)
     if check:
-        actual, _ = sha256_file(path)
+        actual = file_sha256(path)
         if actual != expected:
             raise WeightsChecksumError(f"{path}: SHA-256 {actual[:12]}... differs from the recorded {str(expected)[:12]}...")
     return path
@@ -822,11 +811,11 @@ def import_checkpoint(
     directory = models_dir(home) / spec.name
     previous = _existing(directory, replace)
     try:
-        source_sha256, _ = sha256_file(src)
+        source_sha256 = file_sha256(src)
     except OSError as exc:
         raise ImportRejectedError(f"{src}: cannot read it: {exc.strerror}", fix=fix) from exc
     if previous is not None and previous.source_sha256 == source_sha256 and previous.file.is_file():
-        if sha256_file(previous.file)[0] == previous.sha256:
+        if file_sha256(previous.file) == previous.sha256:
             return previous
     if previous is not None and not replace:
         raise ModelExistsError(
@@ -844,7 +833,7 @@ def import_checkpoint(
         except ModelError as exc:
             reason = exc.message.replace(f"{tmp}: ", "").replace(str(tmp), str(src))
             raise ImportRejectedError(f"{src} is not a valid {spec.name} checkpoint: {reason}", fix=fix) from exc
-        digest, nbytes = sha256_file(tmp)
+        digest, nbytes = file_sha256(tmp), tmp.stat().st_size
         final = directory / _STORED_NAMES.get(spec.kind, "{file}").format(name=spec.name, file=spec.file_name)
         os.replace(tmp, final)
         record = ImportedModel(

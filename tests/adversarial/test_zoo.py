@@ -23,6 +23,7 @@ from shield.adversarial.models.fomm import (
 )
 from shield.adversarial.train.fomm import TINY
 from shield.errors import ModelError
+from shield.imaging.hashing import file_sha256
 
 torch.set_num_threads(1)
 
@@ -107,7 +108,7 @@ def test_official_fomm_import_round_trip(home: Path, tiny_fomm: tuple[FOMM, Path
     assert (src.read_bytes(), src.stat().st_mtime_ns) == before  # the user's file is only read
     assert record.file == home / "models" / "fomm-vox-256" / "vox-cpk.pth.tar"
     assert record.file.read_bytes() == before[0]
-    assert record.sha256 == record.source_sha256 == zoo.sha256_file(src)[0]
+    assert record.sha256 == record.source_sha256 == file_sha256(src)
     assert record.bytes == src.stat().st_size and record.source_path == src.resolve()
     assert record.config == TINY.to_dict()
     doc = json.loads((record.file.parent / "model.json").read_text())
@@ -256,7 +257,7 @@ def test_full_size_official_fomm_and_simswap_import(home: Path, tmp_path: Path) 
     src = tmp_path / "vox-cpk.pth.tar"
     save_official_checkpoint(fomm, src, epoch=99)
     record = zoo.import_checkpoint("fomm-vox-256", src, home=home)
-    assert record.config == VOX_256.to_dict() and record.sha256 == zoo.sha256_file(src)[0]
+    assert record.config == VOX_256.to_dict() and record.sha256 == file_sha256(src)
     del fomm
     simswap = _randomise(SimSwapGenerator(), seed=6)
     gen = tmp_path / "latest_net_G.pth"

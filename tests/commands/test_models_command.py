@@ -14,6 +14,7 @@ from shield.adversarial import zoo
 from shield.adversarial.models.fomm import FOMM, save_official_checkpoint
 from shield.adversarial.train.fomm import TINY
 from shield.cli import cli, main
+from shield.imaging.hashing import file_sha256
 
 
 @pytest.fixture()
@@ -68,7 +69,7 @@ def test_import_then_tamper_fails_verify(env: dict[str, str], tiny_official: Pat
     result = run(env, "models", "import", "fomm-vox-256", str(tiny_official), "--json")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert record["name"] == "fomm-vox-256" and record["sha256"] == zoo.sha256_file(tiny_official)[0]
+    assert record["name"] == "fomm-vox-256" and record["sha256"] == file_sha256(tiny_official)
     stored = Path(record["file"])
     assert stored.parent == Path(env["SHIELD_HOME"]) / "models" / "fomm-vox-256"
     listed = {r["name"]: r for r in json.loads(run(env, "models", "list", "--json").stdout)["models"]}

@@ -13,7 +13,6 @@ Inputs and outputs are RGB in [0,1], NCHW, square at ``config.resolution``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from shield.adversarial.models._strict import (
     load_strict,
     read_state_dict,
 )
+from shield.imaging.hashing import file_sha256
 
 __all__ = ["FaceSwapAEConfig", "FaceSwapAE", "load_faceswap_ae", "FACESWAP_AE_WEIGHTS"]
 
@@ -189,7 +189,7 @@ def load_faceswap_ae(device: torch.device | str = "cpu", *, weights: Path | None
     if not pt.is_file() or not meta_path.is_file():
         raise WeightsMissingError(f"faceswap-ae weights not found at {pt}")
     meta = json.loads(meta_path.read_text())
-    digest = hashlib.sha256(pt.read_bytes()).hexdigest()
+    digest = file_sha256(pt)
     if digest != meta.get("sha256"):
         raise WeightsChecksumError(f"{pt.name}: SHA-256 {digest[:12]}... differs from the recorded one")
     model = FaceSwapAE(FaceSwapAEConfig.from_json(meta["config"]))

@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -42,6 +41,7 @@ import torch.nn.functional as F
 
 from shield.adversarial.faceswap_data import DEFAULT_CLIPS, IdentitySplit, load_identity
 from shield.adversarial.models.autoencoder import FaceSwapAE, FaceSwapAEConfig
+from shield.imaging.hashing import file_sha256
 
 __all__ = ["TrainOptions", "train", "export", "ssim", "augment", "main"]
 
@@ -311,7 +311,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = "faceswap-ae") -> Path:
     pt = weights_dir / f"{name}.pt"
     half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
     _atomic_save(half, pt)
-    digest = hashlib.sha256(pt.read_bytes()).hexdigest()
+    digest = file_sha256(pt)
     meta = {
         "name": name,
         "architecture": "shield.adversarial.models.autoencoder.FaceSwapAE",
