@@ -50,3 +50,10 @@ def test_disruption_mse_is_on_the_minus_one_to_one_scale() -> None:
 def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ValueError):
         psnr(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+
+
+def test_ssim_is_differentiable_for_training_losses() -> None:
+    target = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    guess = torch.full_like(target, 0.5, requires_grad=True)
+    (1 - ssim(guess, target).mean()).backward()
+    assert guess.grad is not None and torch.isfinite(guess.grad).all() and guess.grad.abs().sum() > 0

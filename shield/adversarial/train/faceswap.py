@@ -40,10 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from shield.adversarial.faceswap_data import DEFAULT_CLIPS, IdentitySplit, load_identity
+from shield.adversarial.metrics import ssim
 from shield.adversarial.models.autoencoder import FaceSwapAE, FaceSwapAEConfig
 from shield.imaging.hashing import file_sha256
 
-__all__ = ["TrainOptions", "train", "export", "ssim", "augment", "main"]
+__all__ = ["TrainOptions", "train", "export", "augment", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -75,28 +76,8 @@ class TrainOptions:
 # ---------------------------------------------------------------- losses ---------
 
 
-def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5) of [0,1] NCHW images."""
-    w = _gauss().to(x)
-    mu_x = F.conv2d(x, w, groups=3)
-    mu_y = F.conv2d(y, w, groups=3)
-    sxx = F.conv2d(x * x, w, groups=3) - mu_x**2
-    syy = F.conv2d(y * y, w, groups=3) - mu_y**2
-    sxy = F.conv2d(x * y, w, groups=3) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return s.mean()
-
-
 def _recon_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (out - target).abs().mean() + (1.0 - ssim(out, target)) / 2
+    return (out - target).abs().mean() + (1.0 - ssim(out, target).mean()) / 2
 
 
 # ----------------------------------------------------------- augmentation ---------

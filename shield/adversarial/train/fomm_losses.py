@@ -5,7 +5,8 @@ reconstruction loss on an image pyramid + equivariance of keypoints and jacobian
 under a random thin-plate-spline warp. Differences here, stated plainly:
 - the paper's reconstruction term is a VGG-19 perceptual loss; no VGG weights are
   available offline, so we use an L1 loss on each level of the same image pyramid
-  (scales 1, 1/2, 1/4, 1/8), optionally plus (1 - SSIM) at full scale;
+  (scales 1, 1/2, 1/4, 1/8), optionally plus (1 - SSIM) at full scale (the
+  Gaussian-window SSIM of :mod:`shield.adversarial.metrics`);
 - no discriminator (the official vox config also trains without the GAN term's
   feature matching at the start; we never add it).
 """
@@ -19,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shield.adversarial.metrics import ssim
 from shield.adversarial.models.blocks import AntiAliasInterpolation2d, make_coordinate_grid
 from shield.adversarial.models.fomm import FOMM, Keypoints
 
-__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "ssim", "FommObjective"]
+__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "FommObjective"]
 
 
 @dataclass(frozen=True)
@@ -101,20 +103,6 @@ class ImagePyramid(nn.Module):
         return [down(x) for down in self.downs]
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
-    """Mean SSIM of two (B, C, H, W) images in [0,1] with a uniform window."""
-    c1, c2 = 0.01**2, 0.03**2
-    pad = window // 2
-    mu_x = F.avg_pool2d(x, window, 1, pad, count_include_pad=False)
-    mu_y = F.avg_pool2d(y, window, 1, pad, count_include_pad=False)
-    sxx = F.avg_pool2d(x * x, window, 1, pad, count_include_pad=False) - mu_x**2
-    syy = F.avg_pool2d(y * y, window, 1, pad, count_include_pad=False) - mu_y**2
-    sxy = F.avg_pool2d(x * y, window, 1, pad, count_include_pad=False) - mu_x * mu_y
-    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
-    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
-    return (num / den).mean()
-
-
 class FommObjective(nn.Module):
     """Reconstruction of the driving frame from the source + keypoint equivariance."""
 
@@ -133,7 +121,7 @@ class FommObjective(nn.Module):
             (p - d).abs().mean() for p, d in zip(self.pyramid(prediction), self.pyramid(driving), strict=True)
         )
         assert isinstance(rec, torch.Tensor)
-        s = ssim(prediction, driving) if w.ssim > 0 else torch.ones((), device=source.device)
+        s = ssim(prediction, driving).mean() if w.ssim > 0 else torch.ones((), device=source.device)
         eq_value, eq_jac = self._equivariance(driving, kp_driving, generator)
         total = w.reconstruction * rec + w.ssim * (1 - s) + w.equivariance_value * eq_value + w.equivariance_jacobian * eq_jac
         l1 = (prediction - driving).abs().mean().detach()

@@ -12,7 +12,7 @@ import torch
 
 from shield.adversarial.faceswap_data import IdentitySplit
 from shield.adversarial.models import load_faceswap_ae
-from shield.adversarial.train.faceswap import CHECKPOINT, LOSSES, RECORD, TrainOptions, augment, export, ssim, train
+from shield.adversarial.train.faceswap import CHECKPOINT, LOSSES, RECORD, TrainOptions, augment, export, train
 
 torch.set_num_threads(1)
 
@@ -48,10 +48,7 @@ def _crashing_clock(after: int) -> Callable[[], float]:
     return clock
 
 
-def test_ssim_and_augment() -> None:
-    x = torch.rand(2, 3, 32, 32)
-    assert float(ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
-    assert float(ssim(x, torch.rand(2, 3, 32, 32))) < 0.5
+def test_augment() -> None:
     warped, target = augment(torch.rand(4, 3, 48, 48), 16, torch.Generator().manual_seed(0), 0.04)
     assert warped.shape == target.shape == (4, 3, 16, 16)
     assert float(warped.min()) >= 0 and float(warped.max()) <= 1
