@@ -29,9 +29,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def tiny_official(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """fomm-vox-256 at the TINY configuration, and a random checkpoint in its layout."""
     official = tuple(
-        dataclasses.replace(s, config=TINY.to_dict()) if s.name == "fomm-vox-256" else s for s in zoo._OFFICIAL
+        dataclasses.replace(s, config=TINY.to_dict()) if s.name == "fomm-vox-256" else s for s in zoo.registry._OFFICIAL
     )
-    monkeypatch.setattr(zoo, "_OFFICIAL", official)
+    monkeypatch.setattr(zoo.registry, "_OFFICIAL", official)
     torch.manual_seed(0)
     path = tmp_path / "vox-cpk.pth.tar"
     save_official_checkpoint(FOMM(TINY).eval(), path)
