@@ -4,11 +4,24 @@
 crops one as FOMM, SimSwap/ArcFace or the dlib descriptor expects and keeps the
 similarity matrix; ``crop_tensor`` and ``paste_back`` are the differentiable forward and
 inverse warps the protection attack optimises through. Spec: issue 5 part 3.
+
+The torch-based warps (``crop_tensor``, ``feather_mask``, ``paste_back``) are loaded on
+first use, so that detection and ``shield.faces.dlib_models`` (where dlib's model files
+are, read by ``shield models list``) do not import torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from shield.faces.align import AlignedCrop, AlignTarget, align, crop_matrix
 from shield.faces.detect import Box, Detector, Face, detect_faces, landmarks68
-from shield.faces.warp import crop_tensor, feather_mask, paste_back
+
+if TYPE_CHECKING:
+    from shield.faces.warp import crop_tensor, feather_mask, paste_back
+
+_LAZY = {"crop_tensor", "feather_mask", "paste_back"}
 
 __all__ = [
     "AlignTarget",
@@ -24,3 +37,11 @@ __all__ = [
     "landmarks68",
     "paste_back",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'shield.faces' has no attribute {name!r}")
+    value = getattr(importlib.import_module("shield.faces.warp"), name)
+    globals()[name] = value
+    return value

@@ -109,3 +109,19 @@ def test_fetch_gives_the_url_and_fails(env: dict[str, str], capsys: pytest.Captu
     assert shipped.exit_code == 0 and json.loads(shipped.stdout)["available"] is True
     code, _, err = run_main(capsys, "models", "fetch", "no-such-model")
     assert code == 19 and "unknown model" in err
+
+
+def test_list_does_not_load_torch(env: dict[str, str]) -> None:
+    """Listing reads records and hashes only: it must stay quick (no torch import)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from shield.cli import main\n"
+        "try:\n    main(['models', 'list'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert "fomm-mini-a" in done.stdout and done.stdout.strip().endswith("NO-TORCH"), done.stdout + done.stderr
