@@ -10,15 +10,23 @@ face region (face-region PSNR about 36 dB, whole photo higher) under an L-inf ca
 16/255 that is halved in flat areas by texture masking. They differ in effort:
 
 - ``fast`` (target <= 5 s per face; measured 4.4 s): 10 steps, no transformation robustness, no
-  identity term, and no official SimSwap/ArcFace terms even when imported (about 5 s per
-  step on CPU; they make ``balanced`` and ``max`` minutes per face).
+  identity term, and no official SimSwap/ArcFace or FOMM vox-256 terms even when imported
+  (about 5 s and 3 s per step on CPU; they make ``balanced`` and ``max`` minutes per face).
 - ``balanced`` (target <= 20 s per face, measured 9.8 s; the default): 30 steps with expectation over
   JPEG 50-95 / resize / shift / blur, momentum, identity push-away.
 - ``max`` (measured 65 s per face; about 6x ``balanced``): 80 steps, two
   transformations per step, a larger motion bank.
 
 The times cover the shipped surrogates only: imported official SimSwap and ArcFace
-(224 px generator, IR-SE-101) add their own, much larger, cost to every step.
+(224 px generator, IR-SE-101) and FOMM vox-256 add their own, much larger, cost to
+every step. Measured for vox-256 (random weights, full official architecture, 60 M
+parameters; torch CPU, one thread, batch 1): one PGD step -- the 256 px distortion
+term on one motion plus its keypoint term, forward and backward -- takes 3.2 s, against
+0.13 s for the 64 px ``fomm-mini-a`` step on two motions (25x); animating the clean
+references of a 12-motion bank takes 17 s, and its self-check (16 held-out motions,
+protected and clean) 22 s, paid by every preset, ``fast`` included, since the
+self-check measures the model whether or not it is attacked. So with vox-256 imported
+``balanced`` takes about 2.5 minutes per face on one core and ``max`` about 10.
 """
 
 from __future__ import annotations
@@ -48,6 +56,13 @@ class LossWeights:
     same 0.01. It is also partly redundant: the ``simswap`` term already moves the
     ArcFace latent through its identity-source role. Not yet calibrated on the
     official weights (none ship).
+
+    ``fomm_official`` acts only when the official FOMM vox-256 checkpoint is imported:
+    it weighs the distortion of the frames that model animates from its own 256 px
+    crop (the same [-1,1] MSE as ``fomm``, hence the same 1.0); that model's keypoint
+    term takes ``keypoints``. 0 leaves the official FOMM out of the attack altogether
+    (it is still measured by the self-check). Not yet calibrated on the official
+    weights either.
     """
 
     fomm: float = 1.0
@@ -56,6 +71,7 @@ class LossWeights:
     identity: float = 0.01
     simswap: float = 1.0
     arcface: float = 0.01
+    fomm_official: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,8 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
             name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0, simswap=0.0, arcface=0.0), seconds_per_face=5.0,
+            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0, simswap=0.0, arcface=0.0, fomm_official=0.0),
+            seconds_per_face=5.0,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
@@ -120,7 +137,8 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
 #: random start, MSE loss on the generator output only, no transformations, no masking.
 RUIZ_BASELINE = Preset(
     name="ruiz2020", eps=0.025, alpha=0.005, steps=10, momentum=0.0, eot=None, motions=6, motions_per_step=2,
-    perceptual=False, weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0, simswap=1.0, arcface=0.0),
+    perceptual=False,
+    weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0, simswap=1.0, arcface=0.0, fomm_official=1.0),
 )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ For each face found in the photo (dlib HOG + 5-point landmarks), the attack work
 the region of the photo around it, at full resolution: every threat model sees that
 region through its own differentiable aligned view (FOMM square crop, face-swap
 chip, dlib 150 chip, SimSwap's 224 ArcFace-template crop when the official SimSwap
-or ArcFace is loaded; ``shield.adversarial.face_views``), so the perturbation is
+or ArcFace is loaded, a second FOMM square crop at 256 px when the official vox-256
+FOMM is loaded; ``shield.adversarial.face_views``), so the perturbation is
 optimised where it lives -- in the photo's pixels -- and survives the crop-and-resize
 any deepfake tool performs. The per-pixel L-inf cap is feathered to zero at the region
 border and optionally scaled by local texture; an optional RMS (L2) budget bounds the
@@ -45,6 +46,8 @@ from shield.adversarial.attacks.losses import ArcFacePushAway, SimSwapDistortion
 from shield.adversarial.face_views import CHIP_PADDING, FaceGeometry, View, affine_crop, locate_faces, view_bbox, whole_frame_view
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse, psnr, ssim
 from shield.adversarial.models.arcface import ArcFace, simswap_identity
+from shield.adversarial.models.autoencoder import FaceSwapAE
+from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import Preset, get_preset
 from shield.adversarial.threat_models import ThreatModels, load_threat_models
@@ -82,10 +85,16 @@ _SIMSWAP_IDENTITIES = 3
 _SIMSWAP_PER_STEP = 1
 #: Held-out random identities of the SimSwap self-check.
 _SELF_CHECK_IDENTITIES = 2
+#: Motions the official FOMM animates per step: one 256 px generator pass costs about
+#: 16x a 64 px one (presets.py gives the measured step time).
+_FOMM_OFFICIAL_PER_STEP = 1
+#: Pixels the self-check animates at once: every motion of a 64 px FOMM in one batch,
+#: four at a time at 256 px (bounds the memory of the official model's check).
+_SELF_CHECK_PIXELS = 4 * 256 * 256
 #: Longest side of the region the attack optimises; larger face regions are attacked on
 #: a downscaled copy and the perturbation is upsampled (bilinear) to full resolution.
-#: Model inputs are at most 224 px and the region spans about 1.9x the face box, so
-#: 384 px keeps each view near or above its size.
+#: Model inputs are at most 256 px (the official FOMM) and the region spans about 1.9x
+#: the face box, so 384 px keeps each view near or above its size.
 MAX_WORK_SIDE = 384
 
 
@@ -170,6 +179,7 @@ class _Region:
     chip: View | None
     arcface: View | None  # SimSwap's 224 ArcFace-template crop
     mask: torch.Tensor  # (1,1,h,w) feathered 0..1
+    fomm_official: View | None = None  # the official FOMM's square crop at its resolution
 
 
 def _snap_region(bbox: tuple[float, float, float, float], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -227,6 +237,8 @@ def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: i
     views: dict[str, View] = {}
     if models.fomm is not None:
         views["fomm"] = face.fomm_view(models.fomm.resolution)
+    if models.fomm_official is not None:
+        views["fomm_official"] = face.fomm_view(models.fomm_official.resolution)
     if models.faceswap is not None:
         views["swap"] = face.chip_view(models.faceswap.resolution)
     if models.identity is not None:
@@ -241,30 +253,45 @@ def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: i
     x0, y0, x1, y1 = _snap_region(inner, ramp, width, height)
     mask = _feather(y1 - y0, x1 - x0, (inner[0] - x0, inner[1] - y0, inner[2] - x0, inner[3] - y0), ramp)
     shifted = {k: v.shifted(x0, y0) for k, v in views.items()}
-    return _Region(face.box, x0, y0, x1, y1, shifted.get("fomm"), shifted.get("swap"), shifted.get("chip"), shifted.get("arcface"), mask)
+    return _Region(
+        face.box, x0, y0, x1, y1, shifted.get("fomm"), shifted.get("swap"), shifted.get("chip"), shifted.get("arcface"), mask,
+        shifted.get("fomm_official"),
+    )  # fmt: skip
 
 
 def _whole_region(models: ThreatModels, width: int, height: int) -> _Region:
-    fomm = whole_frame_view(width, height, models.fomm.resolution) if models.fomm is not None else None
-    swap = whole_frame_view(width, height, models.faceswap.resolution) if models.faceswap is not None else None
+    def square(model: FOMM | FaceSwapAE | None) -> View | None:
+        return whole_frame_view(width, height, model.resolution) if model is not None else None
+
     mask = torch.ones(1, 1, height, width)
-    return _Region((0.0, 0.0, float(width), float(height)), 0, 0, width, height, fomm, swap, None, None, mask)
+    box = (0.0, 0.0, float(width), float(height))
+    return _Region(box, 0, 0, width, height, square(models.fomm), square(models.faceswap), None, None, mask, square(models.fomm_official))
 
 
 def _crop_fn(view: View) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda t: affine_crop(t, view)
 
 
+def _fomm_terms(fomm: FOMM, view: View, preset: Preset, gen: torch.Generator, *, weight: float, per_step: int) -> list[LossTerm]:
+    """Distortion of the animated frames (weight ``weight``) and keypoint displacement (preset weight)."""
+    crop = _crop_fn(view)
+    terms: list[LossTerm] = []
+    if weight:
+        bank = random_motions(preset.motions, fomm.config.common.num_kp, gen)
+        terms.append(FommDistortion(fomm, crop, bank, per_step=per_step, weight=weight))
+    if preset.weights.keypoints:
+        terms.append(KeypointDisplacement(fomm, crop, weight=preset.weights.keypoints))
+    return terms
+
+
 def _terms(models: ThreatModels, region: _Region, preset: Preset, gen: torch.Generator) -> list[LossTerm]:
     w = preset.weights
     terms: list[LossTerm] = []
     if models.fomm is not None and region.fomm is not None:
-        crop = _crop_fn(region.fomm)
-        if w.fomm:
-            bank = random_motions(preset.motions, models.fomm.config.common.num_kp, gen)
-            terms.append(FommDistortion(models.fomm, crop, bank, per_step=preset.motions_per_step, weight=w.fomm))
-        if w.keypoints:
-            terms.append(KeypointDisplacement(models.fomm, crop, weight=w.keypoints))
+        terms += _fomm_terms(models.fomm, region.fomm, preset, gen, weight=w.fomm, per_step=preset.motions_per_step)
+    if models.fomm_official is not None and region.fomm_official is not None and w.fomm_official:
+        per_step = min(preset.motions_per_step, _FOMM_OFFICIAL_PER_STEP)
+        terms += _fomm_terms(models.fomm_official, region.fomm_official, preset, gen, weight=w.fomm_official, per_step=per_step)
     if models.faceswap is not None and region.swap is not None and w.swap:
         ids = list(range(len(models.faceswap.identities)))
         terms.append(SwapDistortion(models.faceswap, models.faceswap.swap, ids, _crop_fn(region.swap), weight=w.swap))
@@ -300,7 +327,7 @@ def _work_copy(x: torch.Tensor, region: _Region) -> tuple[torch.Tensor, _Region]
     sx, sy = ww / w, hw / h
     mask = F.interpolate(region.mask, size=(hw, ww), mode="bilinear", align_corners=False, antialias=True)
     views = (_scaled(region.fomm, sx, sy), _scaled(region.swap, sx, sy), _scaled(region.chip, sx, sy), _scaled(region.arcface, sx, sy))
-    return xw, _Region(region.box, 0, 0, ww, hw, *views, mask)
+    return xw, _Region(region.box, 0, 0, ww, hw, *views, mask, _scaled(region.fomm_official, sx, sy))
 
 
 def _budget(x: torch.Tensor, mask: torch.Tensor, preset: Preset) -> torch.Tensor:
@@ -350,13 +377,11 @@ def _attack(x: torch.Tensor, region: _Region, models: ThreatModels, preset: Pres
 def _self_check(clean: torch.Tensor, protected: torch.Tensor, region: _Region, models: ThreatModels) -> dict[str, tuple[int, float, int]]:
     """model name -> (disrupted trials, sum of MSE, trials), on held-out motions."""
     out: dict[str, tuple[int, float, int]] = {}
-    if models.fomm is not None and region.fomm is not None:
-        gen = torch.Generator().manual_seed(_SELF_CHECK_SEED)
-        bank = random_motions(_SELF_CHECK_MOTIONS, models.fomm.config.common.num_kp, gen)
-        term = FommDistortion(models.fomm, _crop_fn(region.fomm), bank, per_step=len(bank))
-        a, b = term._animate(term.crop(protected), bank), term._animate(term.crop(clean), bank)
-        mse = disruption_mse(a, b)
-        out[models.fomm_name] = (int((mse >= DISRUPTION_THRESHOLD).sum()), float(mse.sum()), len(bank))
+    fomms = ((models.fomm, region.fomm, models.fomm_name), (models.fomm_official, region.fomm_official, models.fomm_official_name))
+    for fomm, view, name in fomms:
+        if fomm is not None and view is not None:
+            mse = _fomm_check(clean, protected, view, fomm)
+            out[name] = (int((mse >= DISRUPTION_THRESHOLD).sum()), float(mse.sum()), len(mse))
     if models.faceswap is not None and region.swap is not None:
         p, c = affine_crop(protected, region.swap), affine_crop(clean, region.swap)
         mses = [disruption_mse(models.faceswap.swap(p, i), models.faceswap.swap(c, i)) for i in range(len(models.faceswap.identities))]
@@ -366,6 +391,20 @@ def _self_check(clean: torch.Tensor, protected: torch.Tensor, region: _Region, m
         mse = _simswap_check(clean, protected, region.arcface, models.simswap, models.arcface)
         out[models.simswap_name] = (int((mse >= DISRUPTION_THRESHOLD).sum()), float(mse.sum()), len(mse))
     return out
+
+
+def _fomm_check(clean: torch.Tensor, protected: torch.Tensor, view: View, fomm: FOMM) -> torch.Tensor:
+    """Per-motion MSE of FOMM frames, protected vs clean, on held-out random motions."""
+    gen = torch.Generator().manual_seed(_SELF_CHECK_SEED)
+    bank = random_motions(_SELF_CHECK_MOTIONS, fomm.config.common.num_kp, gen)
+    term = FommDistortion(fomm, _crop_fn(view), bank, per_step=len(bank))
+    p, c = term.crop(protected), term.crop(clean)
+    chunk = max(1, _SELF_CHECK_PIXELS // view.size**2)
+    mses = []
+    for start in range(0, len(bank), chunk):
+        part = bank.subset(torch.arange(start, min(start + chunk, len(bank))))
+        mses.append(disruption_mse(term._animate(p, part), term._animate(c, part)))
+    return torch.cat(mses)
 
 
 def _simswap_check(clean: torch.Tensor, protected: torch.Tensor, view: View, simswap: SimSwapGenerator, arcface: ArcFace) -> torch.Tensor:
@@ -444,7 +483,8 @@ def protect_pixels(
             fresh random seed is drawn and recorded in ``params`` when None.
         progress: called with the number of faces; its return value is called with 1
             after each face.
-        models: threat models (default: the shipped surrogates, ``load_threat_models``).
+        models: threat models (default: ``load_threat_models``, the shipped surrogates
+            plus the official models imported into the model zoo).
         faces: faces to protect (default: detected with dlib HOG + 5 landmarks).
 
     Returns:

@@ -4,10 +4,12 @@ By default these are the project's shipped surrogates: ``fomm-mini-a``
 (reenactment), ``faceswap-ae`` (autoencoder face swap) and the dlib face descriptor
 port (identity). ``fomm-mini-b`` is never attacked: it measures transfer.
 
-Official checkpoints a user imported join them: the SimSwap 224 generator
-(``simswap-224``) and SimSwap's ArcFace identity network (``arcface-r100``), loaded
-from the paths the caller hands to :func:`load_official_models` or
-:func:`load_threat_models` (this module does not look files up itself).
+Official checkpoints a user imported join them: the First Order Motion Model vox-256
+(``fomm-vox-256``, attacked beside ``fomm-mini-a`` on its own 256 px crop), the
+SimSwap 224 generator (``simswap-224``) and SimSwap's ArcFace identity network
+(``arcface-r100``), loaded from the paths the caller hands to
+:func:`load_official_models` or :func:`load_threat_models`; only when no paths are
+handed does :func:`load_threat_models` take the imports of the model zoo.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from torch import nn
 
 from shield.adversarial.models.arcface import ArcFace
 from shield.adversarial.models.autoencoder import FaceSwapAE
-from shield.adversarial.models.fomm import FOMM
+from shield.adversarial.models.fomm import FOMM, VOX_256, FommConfig
 from shield.adversarial.models.simswap import SimSwapGenerator
-from shield.errors import ModelError
+from shield.errors import ConfigError, ModelError
 
 __all__ = [
     "ThreatModels",
@@ -34,6 +36,7 @@ __all__ = [
     "load_official_models",
     "ATTACKED_FOMM",
     "TRANSFER_FOMM",
+    "FOMM_VOX",
     "FACESWAP",
     "IDENTITY",
     "SIMSWAP",
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ATTACKED_FOMM = "fomm-mini-a"
 TRANSFER_FOMM = "fomm-mini-b"
+FOMM_VOX = "fomm-vox-256"
 FACESWAP = "faceswap-ae"
 IDENTITY = "dlib-resnet"
 SIMSWAP = "simswap-224"
@@ -63,9 +67,12 @@ class ThreatModels:
         identity: a face embedder of 150 px dlib chips (B,3,150,150) -> (B,D).
         simswap: the SimSwap 224 generator; needs ``arcface`` (its identity latents).
         arcface: SimSwap's ArcFace network, attacked on SimSwap's 224 ArcFace-template crop.
+        fomm_official: the official FOMM (vox-256), attacked on its own square crop at
+            its resolution, in addition to ``fomm``.
 
     Raises:
-        ValueError: ``simswap`` without ``arcface``.
+        ValueError: ``simswap`` without ``arcface``; ``fomm`` and ``fomm_official`` under
+            one name (their self-checks would collide).
     """
 
     fomm: FOMM | None
@@ -78,15 +85,20 @@ class ThreatModels:
     arcface: ArcFace | None = None
     simswap_name: str = SIMSWAP
     arcface_name: str = ARCFACE
+    fomm_official: FOMM | None = None
+    fomm_official_name: str = FOMM_VOX
 
     def __post_init__(self) -> None:
         if self.simswap is not None and self.arcface is None:
             raise ValueError("simswap needs arcface: SimSwap takes its identity latents from ArcFace")
+        if self.fomm is not None and self.fomm_official is not None and self.fomm_name == self.fomm_official_name:
+            raise ValueError(f"fomm and fomm_official are both named {self.fomm_name!r}")
 
     def names(self) -> list[str]:
         """Names of the models present (recorded in the protection parameters)."""
         pairs = (
             (self.fomm, self.fomm_name),
+            (self.fomm_official, self.fomm_official_name),
             (self.faceswap, self.faceswap_name),
             (self.identity, self.identity_name),
             (self.simswap, self.simswap_name),
@@ -100,36 +112,48 @@ class OfficialModels(NamedTuple):
 
     simswap: SimSwapGenerator | None
     arcface: ArcFace | None
+    fomm: FOMM | None = None
 
 
 def load_official_models(
-    paths: Mapping[str, Path | str], device: torch.device | str = "cpu", *, arcface_depth: int = ARCFACE_DEPTH
+    paths: Mapping[str, Path | str],
+    device: torch.device | str = "cpu",
+    *,
+    arcface_depth: int = ARCFACE_DEPTH,
+    fomm_config: FommConfig = VOX_256,
 ) -> OfficialModels:
     """Load the official checkpoints in ``paths`` (frozen, eval mode).
 
     Args:
-        paths: model name -> weights file; names among :data:`SIMSWAP` (the official
-            ``latest_net_G.pth``) and :data:`ARCFACE` (ArcFace converted to a state dict).
+        paths: model name -> weights file; names among :data:`FOMM_VOX` (the official
+            ``vox-cpk.pth.tar``), :data:`SIMSWAP` (the official ``latest_net_G.pth``) and
+            :data:`ARCFACE` (ArcFace converted to a state dict). The FOMM needs no other.
         device: torch device.
         arcface_depth: IR-SE depth of the ArcFace file.
+        fomm_config: architecture of the FOMM file (the official vox-256 by default).
 
     Raises:
         ModelError: an unknown name, or SimSwap without ArcFace.
         CheckpointReadError: a file is missing or unreadable.
         LayoutError: a file does not hold the expected network.
+        CheckpointFormatError, CheckpointKeyError, CheckpointShapeError: the FOMM file is
+            not an official checkpoint of ``fomm_config`` (all ModelError).
     """
     from shield.adversarial.models.arcface import load_arcface
+    from shield.adversarial.models.fomm import load_official_checkpoint
     from shield.adversarial.models.simswap import load_simswap_generator
 
-    unknown = sorted(set(paths) - {SIMSWAP, ARCFACE})
+    known = (FOMM_VOX, SIMSWAP, ARCFACE)
+    unknown = sorted(set(paths) - set(known))
     if unknown:
-        raise ModelError(f"no official threat model called {', '.join(map(repr, unknown))}", fix=f"use {SIMSWAP} or {ARCFACE}")
+        raise ModelError(f"no official threat model called {', '.join(map(repr, unknown))}", fix=f"use {', '.join(known)}")
     if SIMSWAP in paths and ARCFACE not in paths:
         raise ModelError(f"{SIMSWAP} needs {ARCFACE}: SimSwap takes its identity latents from ArcFace", fix=f"import {ARCFACE} too")
     arcface = load_arcface(paths[ARCFACE], arcface_depth, device) if ARCFACE in paths else None
     simswap = load_simswap_generator(paths[SIMSWAP], device) if SIMSWAP in paths else None
+    fomm = load_official_checkpoint(paths[FOMM_VOX], fomm_config, device) if FOMM_VOX in paths else None
     log.info("official threat models loaded: %s", ", ".join(sorted(paths)) or "none")
-    return OfficialModels(simswap, arcface)
+    return OfficialModels(simswap, arcface, fomm)
 
 
 def load_faceswap(device: torch.device | str = "cpu") -> FaceSwapAE:
@@ -139,27 +163,66 @@ def load_faceswap(device: torch.device | str = "cpu") -> FaceSwapAE:
     return load_faceswap_ae(device).eval()
 
 
-def _imported_official() -> tuple[dict[str, Path | str], int]:
-    """SimSwap and ArcFace from the model zoo when both were imported (checksums checked)."""
+class _Imported(NamedTuple):
+    """Official models found in the model zoo, with the configuration each was imported with."""
+
+    paths: dict[str, Path | str]
+    arcface_depth: int = ARCFACE_DEPTH
+    fomm_config: FommConfig = VOX_256
+
+
+def _imported_official() -> _Imported:
+    """The imported official models usable now (checksums checked).
+
+    The FOMM stands alone; SimSwap and ArcFace are taken only as a pair.
+
+    Raises:
+        ModelError: an import record is unreadable, its file is gone or differs from
+            its recorded checksum, or its recorded configuration is invalid.
+    """
     from shield.adversarial import zoo
 
+    paths: dict[str, Path | str] = {}
+    fomm_config = VOX_256
+    fomm = zoo.imported(FOMM_VOX)
+    if fomm is not None:
+        fomm_config = _recorded_fomm_config(fomm.config)
+        paths[FOMM_VOX] = zoo.resolve(FOMM_VOX)
     records = {name: zoo.imported(name) for name in (SIMSWAP, ARCFACE)}
-    if not all(records.values()):
-        if any(records.values()):
-            log.warning("SimSwap needs both %s and %s imported; attacking the surrogates only", SIMSWAP, ARCFACE)
-        return {}, ARCFACE_DEPTH
     arcface = records[ARCFACE]
-    depth = int(arcface.config.get("depth", ARCFACE_DEPTH)) if arcface is not None else ARCFACE_DEPTH
-    return {name: zoo.resolve(name) for name in records}, depth
+    if arcface is None or records[SIMSWAP] is None:
+        if arcface is not None or records[SIMSWAP] is not None:
+            log.warning("SimSwap needs both %s and %s imported; leaving both out", SIMSWAP, ARCFACE)
+        return _Imported(paths, ARCFACE_DEPTH, fomm_config)
+    paths.update({name: zoo.resolve(name) for name in records})
+    return _Imported(paths, int(arcface.config.get("depth", ARCFACE_DEPTH)), fomm_config)
 
 
-def load_threat_models(device: torch.device | str = "cpu", *, official: Mapping[str, Path | str] | None = None) -> ThreatModels:
+def _recorded_fomm_config(config: Mapping[str, object]) -> FommConfig:
+    """The FOMM configuration of an import record (the official vox-256 when none is recorded)."""
+    if not config:
+        return VOX_256
+    try:
+        return FommConfig.from_dict(dict(config))
+    except ConfigError as exc:
+        raise ModelError(f"the import record of {FOMM_VOX} holds an invalid configuration: {exc}", fix=f"import it again with `shield models import {FOMM_VOX} FILE --replace`") from exc
+
+
+def load_threat_models(
+    device: torch.device | str = "cpu",
+    *,
+    official: Mapping[str, Path | str] | None = None,
+    fomm_config: FommConfig = VOX_256,
+) -> ThreatModels:
     """The shipped surrogates on ``device``, plus the official models in ``official``.
 
     Args:
         device: torch device.
         official: model name -> weights file, as :func:`load_official_models` takes;
-            None: SimSwap and ArcFace when both are imported with `shield models import`.
+            None: the models imported with `shield models import`, that is vox-256 when
+            imported, and SimSwap and ArcFace when both are.
+        fomm_config: architecture of ``official``'s FOMM file (ignored when ``official``
+            is None: the import record says).
 
     Raises:
         ModelError: a weights file is missing or corrupt, or ``official`` is inconsistent.
@@ -167,14 +230,13 @@ def load_threat_models(device: torch.device | str = "cpu", *, official: Mapping[
     from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
     from shield.adversarial.models.fomm import load_fomm_mini
 
-    depth = ARCFACE_DEPTH
-    if official is None:
-        official, depth = _imported_official()
-    extra = load_official_models(official, device, arcface_depth=depth)
+    found = _imported_official() if official is None else _Imported(dict(official), ARCFACE_DEPTH, fomm_config)
+    extra = load_official_models(found.paths, device, arcface_depth=found.arcface_depth, fomm_config=found.fomm_config)
     return ThreatModels(
         fomm=load_fomm_mini(ATTACKED_FOMM, device),
         faceswap=load_faceswap(device),
         identity=load_dlib_descriptor(device).eval(),
         simswap=extra.simswap,
         arcface=extra.arcface,
+        fomm_official=extra.fomm,
     )

@@ -12,12 +12,15 @@ from PIL import Image
 from shield_tiny_models import tiny_threat_models
 from skimage import data
 
+from shield.adversarial.attacks import FommDistortion, KeypointDisplacement
 from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
 from shield.adversarial.models.arcface import ArcFace
+from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
-from shield.adversarial.protect import _face_region, _terms, arcface_view, protect_pixels, texture_mask
+from shield.adversarial.protect import _face_region, _terms, _whole_region, arcface_view, protect_pixels, texture_mask
 from shield.adversarial.threat_models import ThreatModels
+from shield.adversarial.train.fomm import TINY
 from shield.errors import InputError, NoFaceError
 from shield.faces import crop_matrix, detect_faces
 from shield.tensors import to_tensor
@@ -164,3 +167,62 @@ def test_simswap_and_arcface_are_attacked_and_recorded(portrait: np.ndarray, fac
     assert region.arcface is not None and affine_crop(x, region.arcface).shape == (1, 3, 224, 224)
     fast = _terms(models, region, PRESETS["fast"], torch.Generator().manual_seed(0))
     assert not {"arcface", "simswap"} & {t.name for t in fast}  # too slow for fast: ~5 s per step
+
+
+def _with_vox(models: ThreatModels, resolution: int = 64) -> ThreatModels:
+    """``models`` plus an official-architecture FOMM (default 64 px, twice the tiny surrogate's 32), random weights."""
+    torch.manual_seed(4)
+    return replace(models, fomm_official=FOMM(replace(TINY, resolution=resolution)).eval())
+
+
+def test_an_official_fomm_is_attacked_on_its_own_crop_and_self_checked(portrait: np.ndarray, face: FaceGeometry) -> None:
+    models = _with_vox(tiny_threat_models())
+    vox = models.fomm_official
+    assert vox is not None
+    region = _face_region(face, models, portrait.shape[1], portrait.shape[0])
+    assert region.fomm is not None and region.fomm_official is not None
+    assert (region.fomm.size, region.fomm_official.size) == (32, 64)
+    assert np.allclose(region.fomm_official.matrix, 2 * region.fomm.matrix + np.array([0, 0, 0.5]), atol=1e-9)  # same square, 2x
+    terms = _terms(models, region, QUICK, torch.Generator().manual_seed(0))
+    on_vox = [t for t in terms if vox in t.networks()]
+    assert [type(t) for t in on_vox] == [FommDistortion, KeypointDisplacement]
+    assert isinstance(on_vox[0], FommDistortion) and on_vox[0].per_step == 1 and len(on_vox[0].motions) == QUICK.motions
+    no_kp = _terms(models, region, replace(QUICK, weights=replace(QUICK.weights, keypoints=0.0)), torch.Generator())
+    assert [type(t) for t in no_kp if vox in t.networks()] == [FommDistortion]
+    fast = _terms(models, region, PRESETS["fast"], torch.Generator().manual_seed(0))
+    assert not [t for t in fast if vox in t.networks()]
+
+    preset = replace(QUICK, steps=2, eot=None)
+    result = protect_pixels(portrait, strength=preset, seed=3, models=models, faces=[face])
+    assert result.params["models"] == ["fomm-mini-a", "fomm-vox-256", "faceswap-ae"]
+    check = result.self_check["fomm-vox-256"]
+    assert check.trials == 16 and check.mean_mse > 0
+    assert result.manifest_record()["self_check"]["fomm-vox-256"]["trials"] == 16
+
+
+def test_the_official_fomm_changes_the_attack_only_when_weighted(portrait: np.ndarray, face: FaceGeometry) -> None:
+    plain = tiny_threat_models()
+    # At the surrogate's resolution its crop adds nothing to the region (a finer crop
+    # reaches half a pixel closer to the square's edge and widens the feathered mask).
+    models = _with_vox(plain, resolution=32)
+    preset = replace(QUICK, steps=2, eot=None)
+    unweighted = replace(preset, weights=replace(preset.weights, fomm_official=0.0))
+    without = protect_pixels(portrait, strength=preset, seed=5, models=plain, faces=[face])
+    measured_only = protect_pixels(portrait, strength=unweighted, seed=5, models=models, faces=[face])
+    attacked = protect_pixels(portrait, strength=preset, seed=5, models=models, faces=[face])
+    assert set(without.self_check) == {"fomm-mini-a", "faceswap-ae"}
+    assert np.array_equal(measured_only.rgb, without.rgb)
+    assert measured_only.self_check["fomm-mini-a"] == without.self_check["fomm-mini-a"]
+    assert "fomm-vox-256" in measured_only.self_check
+    assert not np.array_equal(attacked.rgb, without.rgb)
+
+
+def test_the_whole_frame_fallback_gives_the_official_fomm_its_square(portrait: np.ndarray) -> None:
+    models = _with_vox(tiny_threat_models())
+    region = _whole_region(models, 80, 64)
+    assert region.fomm_official is not None and region.fomm_official.size == 64
+    assert region.fomm is not None and region.fomm.size == 32
+    flat = np.full((64, 80, 3), 120, dtype=np.uint8)
+    flat[:, 40:] = 30
+    result = protect_pixels(flat, strength=replace(QUICK, steps=2, eot=None, perceptual=False), seed=0, whole_frame=True, models=models)
+    assert result.self_check["fomm-vox-256"].trials == 16

@@ -146,7 +146,7 @@ def test_official_models_load_from_the_given_paths(tmp_path: Path) -> None:
     assert torch.equal(loaded.arcface.fc.bias, torch.full((512,), 0.25))
     only_arcface = load_official_models({ARCFACE: str(tmp_path / "arcface.pt")}, arcface_depth=50)
     assert only_arcface.simswap is None and only_arcface.arcface is not None
-    assert load_official_models({}) == (None, None)
+    assert load_official_models({}) == (None, None, None)
 
 
 def test_official_model_errors_are_typed(tmp_path: Path) -> None:
