@@ -4,7 +4,9 @@ A *view* is a 2x3 affine matrix (OpenCV convention: it maps a source pixel centr
 (u, v) to the crop pixel centre (X, Y)) plus the crop side in pixels. The attack
 perturbs the photo itself and reaches every model through its view, so one
 perturbation serves models with different alignments and resolutions
-(FOMM square crop, dlib 150 chip, ArcFace 224 template).
+(FOMM square crop, dlib 150 chip, ArcFace 224 template). Faces and the alignment
+matrices come from ``shield.faces``; this module adds the framings the attack's
+surrogates were trained on and the differentiable crop.
 
 Downscaling views are anti-aliased (bilinear with an area-proportional kernel,
 ``antialias=True``) before the affine resampling: a deepfake tool that resizes
@@ -14,12 +16,16 @@ pixels, and the attack has to see that same average, not a sparse subsample.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from shield.errors import NoFaceError
+from shield.faces import AlignTarget, Face, crop_matrix, detect_faces
+from shield.faces.align import DLIB_PADDING, square_matrix
+from shield.faces.detect import detection_scale
 
 __all__ = ["View", "FaceGeometry", "affine_crop", "view_bbox", "locate_faces", "whole_frame_view", "FOMM_CROP_ENLARGE", "CHIP_PADDING"]
 
@@ -94,54 +100,72 @@ def affine_crop(x: torch.Tensor, view: View) -> torch.Tensor:
 #: surrogates were trained on, ``shield.adversarial.data.CROP_ENLARGE``).
 FOMM_CROP_ENLARGE = 1.7
 #: dlib chip padding (the descriptor's and the face-swap surrogate's framing).
-CHIP_PADDING = 0.25
+CHIP_PADDING = DLIB_PADDING
 #: Longest side handed to the HOG detector; larger photos are searched downscaled.
 _DETECT_MAX_SIDE = 640
+#: Side of dlib's chip, which the smaller face-swap chips are resized from.
+_CHIP_SIDE = 150
 
 
 @dataclass(frozen=True)
 class FaceGeometry:
-    """One detected face: HOG box and 5-point landmarks, in photo pixels.
+    """One detected face in its photo, and the views of it each model sees.
 
     Attributes:
-        box: (left, top, right, bottom) of the detection.
-        chip_rect: dlib chip rectangle (left, top, right, bottom) before rotation.
-        chip_angle: chip rotation in radians (dlib ``chip_details.angle``).
+        face: detection box and 5-point landmarks (:func:`shield.faces.detect_faces`).
         image_size: (width, height) of the photo.
+        detector_pixel: photo pixels per pixel of the image the detector searched
+            (> 1 when the photo was searched downscaled).
     """
 
-    box: tuple[float, float, float, float]
-    chip_rect: tuple[float, float, float, float]
-    chip_angle: float
+    face: Face
     image_size: tuple[int, int]
+    detector_pixel: float = 1.0
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) in photo pixels: the detector's corner pixels.
+
+        dlib's inclusive rectangle, whose right/bottom is one detector pixel inside
+        ``face.box``'s exclusive edge; the FOMM framing (like the training clips,
+        ``shield.adversarial.data``) is centred on it.
+        """
+        b = self.face.box
+        return (b.left, b.top, b.right - self.detector_pixel, b.bottom - self.detector_pixel)
 
     def fomm_view(self, size: int) -> View:
-        """Square crop ``FOMM_CROP_ENLARGE`` x the face box, kept inside the photo, resized to ``size``."""
+        """Square crop ``FOMM_CROP_ENLARGE`` x the face box, kept inside the photo, resized to ``size``.
+
+        The square's corner is snapped to whole pixels and its side capped by the photo,
+        as ``shield.adversarial.data.crop_boxes`` cut the training clips.
+        """
         left, top, right, bottom = self.box
         w, h = self.image_size
         side = min(FOMM_CROP_ENLARGE * max(right - left, bottom - top), w, h)
         x0 = min(max(round((left + right) / 2 - side / 2), 0), w - side)
         y0 = min(max(round((top + bottom) / 2 - side / 2), 0), h - side)
-        k = size / side
-        m = np.array([[k, 0.0, -x0 * k + 0.5 * k - 0.5], [0.0, k, -y0 * k + 0.5 * k - 0.5]])
-        return View(m, size)
+        return View(square_matrix(x0, y0, side, size), size)
 
     def chip_view(self, size: int) -> View:
-        """dlib ``get_face_chip(size, padding=CHIP_PADDING)`` as a view (same matrix as dlib's)."""
-        left, top, right, bottom = self.chip_rect
-        k = size / 150.0
-        cx, cy = (left + right) / 2, (top + bottom) / 2
-        a = self.chip_angle
+        """dlib's ``get_face_chip(150, padding=CHIP_PADDING)`` resized to ``size`` (area convention).
 
-        def rot(x: float, y: float) -> tuple[float, float]:
-            dx, dy = x - cx, y - cy
-            return cx + math.cos(a) * dx - math.sin(a) * dy, cy + math.sin(a) * dx + math.cos(a) * dy
+        At 150 it is dlib's own chip matrix (``shield.faces.crop_matrix``, ``DLIB_150``);
+        smaller sides are that chip resized, as the face-swap surrogate's training chips
+        are (``shield.adversarial.train.faceswap``), not dlib chips extracted at ``size``.
+        """
+        chip = crop_matrix(self.face, AlignTarget.DLIB_150, size=_CHIP_SIDE)
+        k = size / _CHIP_SIDE
+        resize = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
+        return View((resize @ np.vstack([chip, [0.0, 0.0, 1.0]]))[:2], size)
 
-        src = np.array([rot(left, top), rot(right, top), rot(right, bottom)])
-        dst = np.array([[0, 0], [149, 0], [149, 149]], dtype=np.float64)
-        m150 = np.linalg.solve(np.hstack([src, np.ones((3, 1))]), dst).T
-        scale = np.array([[k, 0, 0.5 * k - 0.5], [0, k, 0.5 * k - 0.5], [0, 0, 1]])
-        return View((scale @ np.vstack([m150, [0, 0, 1]]))[:2], size)
+    def arcface_view(self, size: int = 224) -> View:
+        """SimSwap's crop: insightface's 5-point ArcFace template scaled to ``size``.
+
+        The five ArcFace points come from the 5-point landmarks through dlib's mean face
+        (:func:`shield.faces.align.arcface_points`), fitted to the template by a
+        least-squares similarity (``shield.faces.crop_matrix``, ``ARCFACE_224``).
+        """
+        return View(crop_matrix(self.face, AlignTarget.ARCFACE_224, size=size), size)
 
 
 def whole_frame_view(width: int, height: int, size: int) -> View:
@@ -151,7 +175,10 @@ def whole_frame_view(width: int, height: int, size: int) -> View:
 
 
 def locate_faces(rgb: np.ndarray, *, upsample: int = 1) -> list[FaceGeometry]:
-    """Every face dlib's HOG detector finds, with its 5-point chip alignment.
+    """Every face dlib's HOG detector finds (:func:`shield.faces.detect_faces`), left to right.
+
+    The photo is searched with its longer side at most 640 pixels; landmarks are fitted
+    at full resolution.
 
     Args:
         rgb: HxWx3 uint8 photo.
@@ -159,26 +186,14 @@ def locate_faces(rgb: np.ndarray, *, upsample: int = 1) -> list[FaceGeometry]:
 
     Returns:
         Faces sorted left to right; empty when there is none.
+
+    Raises:
+        TypeError / ValueError: invalid arguments (see ``detect_faces``).
     """
-    import dlib
-
-    from shield.faces.dlib_models import SHAPE_PREDICTOR_5, dlib_model_path
-
+    try:
+        faces = detect_faces(rgb, upsample=upsample, max_side=_DETECT_MAX_SIDE)
+    except NoFaceError:
+        return []
     h, w = rgb.shape[:2]
-    s = min(1.0, _DETECT_MAX_SIDE / max(h, w))
-    small = rgb
-    if s < 1.0:
-        from PIL import Image
-
-        small = np.asarray(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.BILINEAR))
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_PREDICTOR_5)))
-    faces: list[FaceGeometry] = []
-    for r in detector(small, upsample):
-        box = (r.left() / s, r.top() / s, r.right() / s, r.bottom() / s)
-        rect = dlib.rectangle(*(int(round(v)) for v in box))
-        shape = predictor(np.ascontiguousarray(rgb), rect)
-        d = dlib.get_face_chip_details(shape, 150, CHIP_PADDING)
-        cr = d.rect
-        faces.append(FaceGeometry(box, (cr.left(), cr.top(), cr.right(), cr.bottom()), float(d.angle), (w, h)))
-    return sorted(faces, key=lambda f: f.box[0])
+    pixel = 1.0 / detection_scale(w, h, _DETECT_MAX_SIDE)
+    return sorted((FaceGeometry(f, (w, h), pixel) for f in faces), key=lambda g: g.face.box.left)

@@ -43,7 +43,7 @@ from shield.adversarial.attacks import (
     random_motions,
 )
 from shield.adversarial.attacks.losses import ArcFacePushAway, SimSwapDistortion, random_identities, simswap_swaps
-from shield.adversarial.face_views import CHIP_PADDING, FaceGeometry, View, affine_crop, locate_faces, view_bbox, whole_frame_view
+from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces, view_bbox, whole_frame_view
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse, psnr, ssim
 from shield.adversarial.models.arcface import ArcFace, simswap_identity
 from shield.adversarial.models.autoencoder import FaceSwapAE
@@ -53,7 +53,6 @@ from shield.adversarial.presets import Preset, get_preset
 from shield.adversarial.threat_models import ThreatModels, load_threat_models
 from shield.adversarial.transforms import EotSampler
 from shield.errors import NoFaceError, ProtectionError
-from shield.faces.align import _ARCFACE_IN_DLIB_FRAME, ARCFACE_TEMPLATE_112, similarity_fit
 from shield.tensors import to_tensor, to_uint8
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
     "protect_pixels",
     "protect_tensor_region",
     "texture_mask",
-    "arcface_view",
     "MAX_WORK_SIDE",
 ]
 
@@ -218,21 +216,6 @@ def texture_mask(x: torch.Tensor, *, floor: float = 0.5, tau: float = 0.05, wind
     return torch.clamp(std / tau, floor, 1.0)
 
 
-def arcface_view(face: FaceGeometry, size: int = _SIMSWAP_SIZE) -> View:
-    """SimSwap's crop of ``face``: insightface's 5-point ArcFace template scaled to ``size``.
-
-    The five ArcFace points (eye centres, nose tip, mouth corners) are placed through
-    the face's dlib chip frame at dlib's mean-face positions, as
-    :func:`shield.faces.align.arcface_points` does from 5-point landmarks, then fitted to
-    the template by a least-squares similarity (``shield.faces.align``, ``ARCFACE_224``).
-    """
-    chip = face.chip_view(_DLIB_CHIP)
-    in_chip = (CHIP_PADDING + _ARCFACE_IN_DLIB_FRAME) / (1 + 2 * CHIP_PADDING) * _DLIB_CHIP
-    to_photo = np.linalg.inv(np.vstack([chip.matrix, [0.0, 0.0, 1.0]]))[:2]
-    points = in_chip @ to_photo[:, :2].T + to_photo[:, 2]
-    return View(similarity_fit(points, ARCFACE_TEMPLATE_112 * (size / 112.0)), size)
-
-
 def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: int) -> _Region:
     views: dict[str, View] = {}
     if models.fomm is not None:
@@ -244,7 +227,7 @@ def _face_region(face: FaceGeometry, models: ThreatModels, width: int, height: i
     if models.identity is not None:
         views["chip"] = face.chip_view(_DLIB_CHIP)
     if models.simswap is not None or models.arcface is not None:
-        views["arcface"] = arcface_view(face)
+        views["arcface"] = face.arcface_view(_SIMSWAP_SIZE)
     if not views:
         raise ProtectionError("no threat model to protect against", fix="run `shield models verify`")
     boxes = np.array([view_bbox(v) for v in views.values()])

@@ -31,6 +31,7 @@ __all__ = [
     "align",
     "crop_matrix",
     "similarity_fit",
+    "square_matrix",
     "arcface_points",
     "ARCFACE_TEMPLATE_112",
     "DLIB_PADDING",
@@ -174,14 +175,30 @@ def arcface_points(face: Face) -> np.ndarray:
     return _apply(frame, _ARCFACE_IN_DLIB_FRAME)
 
 
+def square_matrix(x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    """``crop <- image`` (2, 3) for the axis-aligned square of ``side`` image pixels at (x0, y0), resized to ``size``.
+
+    Pixel-area convention, as a resize of the cut-out square (PIL, ``cv2.INTER_AREA``):
+    the square's pixels ``x0 .. x0 + side - 1`` cover the crop's ``0 .. size - 1``
+    exactly, i.e. image edge ``x0 - 0.5`` maps to crop edge ``-0.5``.
+
+    Args:
+        x0, y0: top-left pixel of the square in image pixels (need not be integers).
+        side: square side in image pixels, > 0.
+        size: crop side in pixels.
+    """
+    if side <= 0:
+        raise ValueError(f"side: expected > 0, got {side}")
+    k = size / side
+    return np.array([[k, 0.0, -x0 * k + 0.5 * k - 0.5], [0.0, k, -y0 * k + 0.5 * k - 0.5]])
+
+
 def _fomm_matrix(face: Face, size: int, enlarge: float) -> np.ndarray:
     b = face.box
     side = enlarge * max(b.width, b.height)
     cx = (b.left + b.right) / 2.0
     cy = (b.top + b.bottom) / 2.0 - FOMM_SHIFT_UP * b.height
-    k = size / side
-    # pixel-area convention: image square [cx-side/2, cx+side/2] covers crop [0, size]
-    return np.array([[k, 0.0, (side / 2.0 - cx) * k - 0.5 + 0.5 * k], [0.0, k, (side / 2.0 - cy) * k - 0.5 + 0.5 * k]])
+    return square_matrix(cx - side / 2.0, cy - side / 2.0, side, size)
 
 
 def crop_matrix(face: Face, target: AlignTarget | str, *, size: int | None = None, enlarge: float = FOMM_ENLARGE) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from shield.errors import NoFaceError
 from shield.faces.dlib_models import MMOD_DETECTOR, SHAPE_PREDICTOR_5, SHAPE_PREDICTOR_68, dlib_model_path
 
-__all__ = ["Box", "Face", "Detector", "detect_faces", "landmarks68", "MAX_UPSAMPLE"]
+__all__ = ["Box", "Face", "Detector", "detect_faces", "detection_scale", "landmarks68", "MAX_UPSAMPLE"]
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,22 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def detection_scale(width: int, height: int, max_side: int) -> float:
+    """Detector pixels per image pixel when :func:`detect_faces` runs with ``max_side``.
+
+    1 when the image fits; otherwise the image is searched downscaled to a longer side of
+    ``max_side`` and a detector pixel spans ``1 / detection_scale`` image pixels.
+    """
+    return 1.0 if max(width, height) <= max_side else max_side / max(width, height)
+
+
 def _downscaled(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     h, w = rgb.shape[:2]
-    if max(h, w) <= max_side:
+    factor = detection_scale(w, h, max_side)
+    if factor == 1.0:
         return rgb, 1.0
     from PIL import Image
 
-    factor = max_side / max(h, w)
     small = Image.fromarray(rgb).resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BILINEAR)
     return np.asarray(small), factor
 

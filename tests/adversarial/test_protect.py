@@ -18,7 +18,7 @@ from shield.adversarial.models.arcface import ArcFace
 from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
-from shield.adversarial.protect import _face_region, _terms, _whole_region, arcface_view, protect_pixels, texture_mask
+from shield.adversarial.protect import _face_region, _terms, _whole_region, protect_pixels, texture_mask
 from shield.adversarial.threat_models import ThreatModels
 from shield.adversarial.train.fomm import TINY
 from shield.errors import InputError, NoFaceError
@@ -145,10 +145,9 @@ def _with_simswap(models: ThreatModels) -> ThreatModels:
 def test_the_simswap_view_is_the_arcface_224_template_crop(portrait: np.ndarray, face: FaceGeometry) -> None:
     detected = max(detect_faces(portrait), key=lambda f: f.box.area)
     expected = crop_matrix(detected, "arcface_224")
-    view = arcface_view(face)
-    assert view.size == 224
-    assert np.allclose(view.matrix[:, :2], expected[:, :2], rtol=0.01)
-    assert np.abs(view.matrix[:, 2] - expected[:, 2]).max() < 2.0  # crop pixels (dlib rect rounding)
+    region = _face_region(face, _with_simswap(tiny_threat_models()), portrait.shape[1], portrait.shape[0])
+    assert region.arcface is not None and region.arcface.size == 224
+    assert np.allclose(region.arcface.shifted(-region.x0, -region.y0).matrix, expected, atol=1e-9)
 
 
 def test_simswap_and_arcface_are_attacked_and_recorded(portrait: np.ndarray, face: FaceGeometry) -> None:
