@@ -24,8 +24,8 @@ parameters; torch CPU, one thread, batch 1): one PGD step -- the 256 px distorti
 term on one motion plus its keypoint term, forward and backward -- takes 3.2 s, against
 0.13 s for the 64 px ``fomm-mini-a`` step on two motions (25x); animating the clean
 references of a 12-motion bank takes 17 s, and its self-check (16 held-out motions,
-protected and clean) 22 s, paid by every preset, ``fast`` included, since the
-self-check measures the model whether or not it is attacked. So with vox-256 imported
+protected and clean) 22 s, paid only by presets that attack it (official models a
+preset leaves out are neither attacked nor self-checked). So with vox-256 imported
 ``balanced`` takes about 2.5 minutes per face on one core and ``max`` about 10.
 """
 
@@ -60,8 +60,8 @@ class LossWeights:
     ``fomm_official`` acts only when the official FOMM vox-256 checkpoint is imported:
     it weighs the distortion of the frames that model animates from its own 256 px
     crop (the same [-1,1] MSE as ``fomm``, hence the same 1.0); that model's keypoint
-    term takes ``keypoints``. 0 leaves the official FOMM out of the attack altogether
-    (it is still measured by the self-check). Not yet calibrated on the official
+    term takes ``keypoints``. 0 leaves the official FOMM out of the attack and out of
+    the self-check (as ``simswap`` 0 does for SimSwap). Not yet calibrated on the official
     weights either.
     """
 

@@ -25,7 +25,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -357,6 +357,17 @@ def _attack(x: torch.Tensor, region: _Region, models: ThreatModels, preset: Pres
 
 
 @torch.no_grad()
+def _measured(models: ThreatModels, preset: Preset) -> ThreatModels:
+    """The models a run attacks and self-checks: the official ones only when the preset
+    weights them (their checks cost tens of seconds per face on CPU, more than a whole
+    ``fast`` run); the shipped surrogates always."""
+    w = preset.weights
+    fomm_official = models.fomm_official if w.fomm_official else None
+    simswap = models.simswap if w.simswap else None
+    arcface = models.arcface if (w.arcface or simswap is not None) else None
+    return replace(models, fomm_official=fomm_official, simswap=simswap, arcface=arcface)
+
+
 def _self_check(clean: torch.Tensor, protected: torch.Tensor, region: _Region, models: ThreatModels) -> dict[str, tuple[int, float, int]]:
     """model name -> (disrupted trials, sum of MSE, trials), on held-out motions."""
     out: dict[str, tuple[int, float, int]] = {}
@@ -507,10 +518,11 @@ def protect_pixels(
             advance(1)
     out = _quantise_within_budget(rgb, current, preset.eps)
     protected = to_tensor(out, device)
+    measured = _measured(models, preset)
     faces_out: list[FaceReport] = []
     for region, seconds in reports_raw:
         sl = (slice(None), slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
-        for name, value in _self_check(original[sl], protected[sl], region, models).items():
+        for name, value in _self_check(original[sl], protected[sl], region, measured).items():
             checks.setdefault(name, []).append(value)
         box = tuple(float(v) for v in region.box)
         faces_out.append(FaceReport(box, (region.x0, region.y0, region.x1, region.y1), float(psnr(protected[sl], original[sl])[0]), seconds))  # type: ignore[arg-type]
@@ -530,7 +542,7 @@ def protect_pixels(
         "perceptual": preset.perceptual,
         "seed": seed,
         "whole_frame": not found,
-        "models": models.names(),
+        "models": measured.names(),
     }
     return ProtectionResult(
         rgb=out,

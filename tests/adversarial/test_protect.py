@@ -212,7 +212,9 @@ def test_the_official_fomm_changes_the_attack_only_when_weighted(portrait: np.nd
     assert set(without.self_check) == {"fomm-mini-a", "faceswap-ae"}
     assert np.array_equal(measured_only.rgb, without.rgb)
     assert measured_only.self_check["fomm-mini-a"] == without.self_check["fomm-mini-a"]
-    assert "fomm-vox-256" in measured_only.self_check
+    assert "fomm-vox-256" not in measured_only.self_check  # not attacked, so not measured (keeps `fast` fast)
+    assert "fomm-vox-256" not in measured_only.params["models"]
+    assert "fomm-vox-256" in attacked.self_check and "fomm-vox-256" in attacked.params["models"]
     assert not np.array_equal(attacked.rgb, without.rgb)
 
 
