@@ -18,6 +18,16 @@ TINY_FOMM = FommConfig(
 )
 
 
+def randomise(model: nn.Module, seed: int) -> nn.Module:
+    """Random weights and BatchNorm statistics (a loader that skipped buffers would show); eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.randn(t.shape, generator=g) * 0.05 + (1.0 if "running_var" in name else 0.0))
+    return model.eval()
+
+
 class TinyEmbedder(nn.Module):
     """A random identity network on 150 px chips -> 16-d embeddings."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from shield_tiny_models import randomise
 
 from shield.adversarial import zoo
 from shield.adversarial.models.fomm import FOMM, CheckpointShapeError, save_official_checkpoint
@@ -29,13 +30,9 @@ torch.set_num_threads(1)
 
 def _randomised_fomm(seed: int) -> FOMM:
     """An official-architecture FOMM at the TINY configuration, random weights and BatchNorm statistics."""
-    model = FOMM(TINY)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.randn(t.shape, generator=g) * 0.05 + (1.0 if "running_var" in name else 0.0))
-    return model.eval()
+    model = randomise(FOMM(TINY), seed)
+    assert isinstance(model, FOMM)
+    return model
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from shield_tiny_models import randomise
 
 from shield.adversarial import zoo
 from shield.adversarial.models import SimSwapGenerator
@@ -30,16 +31,6 @@ torch.set_num_threads(1)
 SMALL_SIMSWAP = {"latent": 16, "blocks": 2, "width": 8}
 
 
-def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random weights and BatchNorm statistics, so that a wrong load would show."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.randn(t.shape, generator=g) * 0.05 + (1.0 if "running_var" in name else 0.0))
-    return model.eval()
-
-
 def _tiny_fomm_spec() -> zoo.ModelSpec:
     return dataclasses.replace(zoo.get_spec("fomm-vox-256"), config=TINY.to_dict())
 
@@ -56,7 +47,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture()
 def tiny_fomm(tmp_path: Path) -> tuple[FOMM, Path]:
     torch.manual_seed(0)
-    model = _randomise(FOMM(TINY), seed=1)
+    model = randomise(FOMM(TINY), seed=1)
     path = tmp_path / "downloads" / "vox-cpk.pth.tar"
     path.parent.mkdir()
     save_official_checkpoint(model, path, epoch=99)
@@ -126,7 +117,7 @@ def test_official_fomm_import_round_trip(home: Path, tiny_fomm: tuple[FOMM, Path
 
 def test_simswap_state_dict_round_trip(home: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = _randomise(SimSwapGenerator(**SMALL_SIMSWAP), seed=2)
+    model = randomise(SimSwapGenerator(**SMALL_SIMSWAP), seed=2)
     src = tmp_path / "latest_net_G.pth"
     torch.save(model.state_dict(), src)
     record = zoo.import_checkpoint(_small_simswap_spec(), src, home=home)
@@ -139,7 +130,7 @@ def test_simswap_state_dict_round_trip(home: Path, tmp_path: Path) -> None:
 
 
 def test_wrong_layout_is_rejected_and_nothing_registered(home: Path, tmp_path: Path) -> None:
-    doc = official_checkpoint(_randomise(FOMM(TINY), seed=3))
+    doc = official_checkpoint(randomise(FOMM(TINY), seed=3))
     doc["generator"] = {k: v for k, v in doc["generator"].items() if k != "final.bias"}
     src = tmp_path / "vox-cpk.pth.tar"
     torch.save(doc, src)
@@ -178,7 +169,7 @@ def test_truncated_garbage_and_empty_files_are_rejected(home: Path, tmp_path: Pa
 
 
 def test_non_finite_weights_are_rejected(home: Path, tmp_path: Path) -> None:
-    model = _randomise(SimSwapGenerator(**SMALL_SIMSWAP), seed=4)
+    model = randomise(SimSwapGenerator(**SMALL_SIMSWAP), seed=4)
     state = model.state_dict()
     state["up1.1.weight"][0, 0, 0, 0] = float("nan")
     src = tmp_path / "latest_net_G.pth"
@@ -215,7 +206,7 @@ def test_reimport_needs_replace_and_a_failed_replace_keeps_the_old(home: Path, t
     first = zoo.import_checkpoint(spec, tiny_fomm[1], home=home)
     assert zoo.import_checkpoint(spec, tiny_fomm[1], home=home) == first  # same file: nothing to do
     other = tmp_path / "other.pth.tar"
-    save_official_checkpoint(_randomise(FOMM(TINY), seed=9), other)
+    save_official_checkpoint(randomise(FOMM(TINY), seed=9), other)
     with pytest.raises(zoo.ModelExistsError):
         zoo.import_checkpoint(spec, other, home=home)
     bad = tmp_path / "bad.pth.tar"
@@ -253,13 +244,13 @@ def test_shipped_models_are_not_importable(home: Path, tiny_fomm: tuple[FOMM, Pa
 @pytest.mark.slow
 def test_full_size_official_fomm_and_simswap_import(home: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    fomm = _randomise(FOMM(VOX_256), seed=5)
+    fomm = randomise(FOMM(VOX_256), seed=5)
     src = tmp_path / "vox-cpk.pth.tar"
     save_official_checkpoint(fomm, src, epoch=99)
     record = zoo.import_checkpoint("fomm-vox-256", src, home=home)
     assert record.config == VOX_256.to_dict() and record.sha256 == file_sha256(src)
     del fomm
-    simswap = _randomise(SimSwapGenerator(), seed=6)
+    simswap = randomise(SimSwapGenerator(), seed=6)
     gen = tmp_path / "latest_net_G.pth"
     torch.save(simswap.state_dict(), gen)
     assert zoo.import_checkpoint("simswap-224", gen, home=home).config == {"latent": 512, "blocks": 9, "width": 64}
@@ -268,7 +259,7 @@ def test_full_size_official_fomm_and_simswap_import(home: Path, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_arcface_import_converts_and_finds_the_depth(home: Path, tmp_path: Path) -> None:
-    net = _randomise(ArcFace(50), seed=7)
+    net = randomise(ArcFace(50), seed=7)
     src = tmp_path / "arcface_checkpoint.tar"
     torch.save(net.state_dict(), src)
     record = zoo.import_checkpoint("arcface-r100", src, home=home)

@@ -17,6 +17,7 @@ SHA-256, size, source and configuration. :func:`verify_all` re-hashes every ship
 imported file against its record. Spec: ../shared/specs/deepfake-models.md.
 """
 
+from shield.adversarial.zoo import importing, registry
 from shield.adversarial.zoo.importing import import_checkpoint, load_model
 from shield.adversarial.zoo.registry import (
     DLIB_RESNET_SHA256,
@@ -49,35 +50,4 @@ from shield.adversarial.zoo.registry import (
     verify_all,
 )
 
-__all__ = [
-    "Source",
-    "Status",
-    "Check",
-    "ModelSpec",
-    "ModelEntry",
-    "ImportedModel",
-    "CheckResult",
-    "VerifyReport",
-    "FetchInfo",
-    "UnknownModelError",
-    "NotImportableError",
-    "ImportRejectedError",
-    "ModelExistsError",
-    "ModelNotImportedError",
-    "RecordError",
-    "DownloadRefusedError",
-    "VerificationFailedError",
-    "MAX_IMPORT_BYTES",
-    "DLIB_RESNET_SHA256",
-    "catalogue",
-    "get_spec",
-    "models_dir",
-    "list_models",
-    "verify_all",
-    "import_checkpoint",
-    "imported",
-    "resolve",
-    "fetch_info",
-    "fetch",
-    "load_model",
-]
+__all__ = [*registry.__all__, *importing.__all__]
