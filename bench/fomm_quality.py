@@ -4,7 +4,9 @@ Protocol (the FOMM paper's reconstruction evaluation): for each validation clip 
 used in training), the source is the clip's first frame and each driving frame is a
 later frame of the same clip; the model reconstructs the driving frame from the
 source with absolute keypoints. We report the mean L1 distance on [0,1] pixels
-against the "copy the source frame" baseline, per clip and overall (frame-weighted).
+against the "copy the source frame" baseline, per clip and overall (frame-weighted),
+and the self-reconstruction L1 (each driving frame rebuilt from itself, no motion):
+the part of the error the generator makes even when the motion is known exactly.
 CPU time is one forward pass at batch 1 on one thread: the keypoint detector on the
 source and on the driving frame plus the generator.
 
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips
+from shield.adversarial.data import VALIDATION_CLIPS, Clip, list_clips, load_clips, split_clips
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, load_fomm_mini
 from shield.adversarial.train.common import CheckpointStore
 from shield.config import load_settings
@@ -69,6 +71,17 @@ def reconstruct(model: FOMM, source: torch.Tensor, driving: torch.Tensor, batch:
 
 
 @torch.no_grad()
+def self_reconstruct(model: FOMM, frames: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Each frame rebuilt from itself (no motion): the generator's appearance floor."""
+    outs = []
+    for i in range(0, len(frames), batch):
+        f = frames[i : i + batch]
+        kp = model.keypoints(f)
+        outs.append(model.generate(f, kp, kp))
+    return torch.cat(outs)
+
+
+@torch.no_grad()
 def cpu_time(model: FOMM, runs: int) -> dict[str, float]:
     r = model.resolution
     src, drv = torch.rand(1, 3, r, r), torch.rand(1, 3, r, r)
@@ -99,19 +112,22 @@ def _strip(t: torch.Tensor) -> np.ndarray:
 
 def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: Path | None) -> dict[str, object]:
     per_clip = {}
-    l1_all, base_all, grid_rows = [], [], []
+    l1_all, base_all, self_all, grid_rows = [], [], [], []
     for clip in clips:
         source, driving = _frames(clip, frames)
         pred = reconstruct(model, source, driving)
         l1 = (pred - driving).abs().mean(dim=(1, 2, 3))
         base = (source - driving).abs().mean(dim=(1, 2, 3))
+        itself = (self_reconstruct(model, driving) - driving).abs().mean(dim=(1, 2, 3))
         l1_all.append(l1)
         base_all.append(base)
+        self_all.append(itself)
         per_clip[clip.meta.name] = {
             "frames": len(driving),
             "synthetic": clip.meta.synthetic,
             "l1": float(l1.mean()),
             "copy_source_l1": float(base.mean()),
+            "self_reconstruction_l1": float(itself.mean()),
         }
         pick = np.linspace(0, len(driving) - 1, 5).round().astype(int)
         grid_rows += [_strip(source.expand(5, -1, -1, -1)), _strip(driving[pick]), _strip(pred[pick])]
@@ -125,6 +141,7 @@ def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: P
         "l1_clip_mean": float(np.mean([c["l1"] for c in per_clip.values()])),
         "copy_source_l1_clip_mean": float(np.mean([c["copy_source_l1"] for c in per_clip.values()])),
         "frames_better_than_copy": float((l1_cat < base_cat).float().mean()),
+        "self_reconstruction_l1": float(torch.cat(self_all).mean()),
         "meets_target": l1_mean <= TARGET_L1 and l1_mean < base_mean,
         "per_clip": per_clip,
     }
@@ -150,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-runs", type=int, default=20)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--grid-dir", type=Path, default=None)
+    p.add_argument("--split", choices=("validation", "train"), default="validation",
+                   help="train: every 4th training clip, to compare with the held-out figures (generalisation gap)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
@@ -157,22 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     if settings.data_dir is None:
         raise SystemExit("needs the shared face data (SHIELD_DATA_DIR)")
     results: dict[str, object] = {}
+    clip_names = list(VALIDATION_CLIPS)
+    if ns.split == "train":
+        clip_names = split_clips(p.stem for p in list_clips(settings.data_dir))[0][::4]
     for spec in ns.models:
         name, model = _load(spec)
-        clips = load_clips(settings.data_dir, model.resolution, settings.home, names=VALIDATION_CLIPS)
-        res = evaluate(name, model, clips, ns.frames, ns.grid_dir)
+        clips = load_clips(settings.data_dir, model.resolution, settings.home, names=clip_names)
+        res = evaluate(name, model, clips, ns.frames, ns.grid_dir if ns.split == "validation" else None)
         res["cpu_forward_batch1_1thread"] = cpu_time(model, ns.time_runs)
         res["parameters"] = sum(p.numel() for p in model.parameters())
         results[name] = res
-        log.info("%s: L1 %.4f vs copy-source %.4f (clip means %.4f vs %.4f), %.1f ms",
-                 name, res["l1"], res["copy_source_l1"], res["l1_clip_mean"], res["copy_source_l1_clip_mean"],
+        log.info("%s: L1 %.4f vs copy-source %.4f (clip means %.4f vs %.4f), self-reconstruction %.4f, %.1f ms",
+                 name, res["l1"], res["copy_source_l1"], res["l1_clip_mean"], res["copy_source_l1_clip_mean"], res["self_reconstruction_l1"],
                  res["cpu_forward_batch1_1thread"]["total_ms"])  # type: ignore[index]
-        if ns.grid_dir is not None and name.startswith(FOMM_MINI_NAMES[0]):
+        if ns.grid_dir is not None and ns.split == "validation" and name.startswith(FOMM_MINI_NAMES[0]):
             animation_grid(model, clips, ns.grid_dir / f"fomm_animation_{name.split('@')[0]}.png")
     doc = {
         "command": " ".join([".venv/bin/python", "bench/fomm_quality.py", *(argv if argv is not None else sys.argv[1:])]),
-        "protocol": "source = first frame, driving = later frames of the same held-out clip, absolute keypoints; L1 on [0,1]",
-        "validation_clips": list(VALIDATION_CLIPS),
+        "protocol": "source = first frame, driving = later frames of the same clip, absolute keypoints; L1 on [0,1]; self-reconstruction: each driving frame from itself",
+        "split": ns.split,
+        "clips": clip_names,
         "target_l1": TARGET_L1,
         "torch_threads": 1,
         "load_average": os.getloadavg(),
