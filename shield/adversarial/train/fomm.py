@@ -184,7 +184,8 @@ def train(
     torch.set_num_threads(args.threads)
     config = CONFIGS[args.config]
     rng = seed_everything(args.seed)
-    model = FOMM(config).train()
+    # channels-last convolutions run about 1.3x faster on CPU (oneDNN); same arithmetic.
+    model = FOMM(config).train().to(memory_format=torch.channels_last)
     objective = FommObjective(model, LossWeights(ssim=args.ssim))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     sampler = PairSampler(clips, rng, AUGMENTS[args.augment])
@@ -209,7 +210,7 @@ def train(
     saved_step = step
     last: dict[str, float] = {}
     while step < args.steps and not stop.requested and (clock() - start) < args.max_minutes * 60:
-        source, driving = sampler.batch(args.batch)
+        source, driving = (t.contiguous(memory_format=torch.channels_last) for t in sampler.batch(args.batch))
         terms = objective(source, driving)
         opt.zero_grad(set_to_none=True)
         terms.total.backward()
