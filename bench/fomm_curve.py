@@ -1,0 +1,142 @@
+"""Learning curves of fomm-mini training runs: held-out L1 per checkpoint, training L1 per step.
+
+Each call evaluates the newest checkpoint of every ``--run`` on the held-out clips
+(protocol of ``bench/fomm_quality.py``: first frame as source, later frames as
+driving, absolute keypoints, L1 on [0,1]) and appends one line per run to ``--log``
+(a checkpoint already in the log is not evaluated again). ``--plot`` draws, per run,
+the training L1 from the run's ``losses.jsonl`` (moving average) and the held-out
+points from the log, with the copy-source baseline, the 0.06 target and the steps
+where a session changed the learning rate or the augmentation.
+
+    .venv/bin/python bench/fomm_curve.py --run fomm-mini-a=.shield/train/fomm-mini-a \
+        --run fomm-mini-b=.shield/train/fomm-mini-b --log bench/results/fomm_curve.jsonl \
+        --plot bench/results/fomm_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fomm_quality import TARGET_L1, _frames, reconstruct  # noqa: E402
+
+from shield.adversarial.data import VALIDATION_CLIPS, load_clips  # noqa: E402
+from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
+from shield.adversarial.train.common import CheckpointStore  # noqa: E402
+from shield.config import load_settings  # noqa: E402
+
+
+def _read_log(path: Path) -> list[dict[str, object]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def held_out_l1(model: FOMM, frames: int) -> tuple[float, float]:
+    """Frame-weighted held-out L1 of ``model`` and of copying the source frame."""
+    settings = load_settings()
+    if settings.data_dir is None:
+        raise SystemExit("needs the shared face data (SHIELD_DATA_DIR)")
+    clips = load_clips(settings.data_dir, model.resolution, settings.home, names=VALIDATION_CLIPS)
+    l1, copy = [], []
+    for clip in clips:
+        source, driving = _frames(clip, frames)
+        l1.append((reconstruct(model, source, driving) - driving).abs().mean(dim=(1, 2, 3)))
+        copy.append((source - driving).abs().mean(dim=(1, 2, 3)))
+    return float(torch.cat(l1).mean()), float(torch.cat(copy).mean())
+
+
+def record(runs: dict[str, Path], log: Path, frames: int) -> None:
+    done = {(e["run"], e["step"]) for e in _read_log(log)}
+    for name, run in runs.items():
+        state = CheckpointStore(run).load_latest()
+        if state is None:
+            print(f"{name}: no checkpoint in {run}")
+            continue
+        step = int(state["step"])
+        if (name, step) in done:
+            print(f"{name}@{step}: already in {log}")
+            continue
+        model = FOMM(FommConfig.from_dict(state["config"]))
+        model.load_state_dict(state["model"])
+        l1, copy = held_out_l1(freeze(model), frames)
+        entry = {"run": name, "step": step, "wall_time_s": round(float(state["wall_time_s"]), 1), "held_out_l1": round(l1, 5),
+                 "copy_source_l1": round(copy, 5), "frames_per_clip": frames, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        print(f"{name}@{step}: held-out L1 {l1:.4f} (copy source {copy:.4f})")
+
+
+def _smoothed(run: Path, window: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines() if line.strip()]
+    steps = np.array([r["step"] for r in rows], dtype=float)
+    l1 = np.array([r["l1"] for r in rows], dtype=float)
+    if len(l1) < window:
+        return steps, l1
+    kernel = np.ones(window) / window
+    return steps[window - 1 :], np.convolve(l1, kernel, mode="valid")
+
+
+def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = _read_log(log)
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), sharey=True, squeeze=False)
+    for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
+        steps, l1 = _smoothed(run)
+        ax.plot(steps, l1, color="0.6", lw=1, label="training L1 (moving average, train clips)")
+        pts = sorted((int(e["step"]), float(e["held_out_l1"])) for e in entries if e["run"] == name)  # type: ignore[arg-type]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), "o-", color="C0", label="held-out L1 (validation clips)")
+        copies = [float(e["copy_source_l1"]) for e in entries if e["run"] == name]  # type: ignore[arg-type]
+        if copies:
+            ax.axhline(copies[-1], color="C3", ls="--", lw=1, label=f"copy the source frame ({copies[-1]:.3f})")
+        ax.axhline(TARGET_L1, color="C2", ls=":", lw=1.5, label=f"target {TARGET_L1}")
+        record_path = run / "run.json"
+        sessions = json.loads(record_path.read_text()).get("sessions", []) if record_path.is_file() else []
+        for s in sessions[1:]:
+            ax.axvline(s["start_step"], color="0.85", lw=1)
+            ax.text(s["start_step"], 0.105, f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}", fontsize=7, va="top")
+        ax.set_title(name)
+        ax.set_xlabel("training step (batch 8)")
+        ax.set_ylim(0.03, 0.11)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("L1 on [0,1]")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR (repeatable)")
+    p.add_argument("--log", type=Path, required=True, help="JSON lines of held-out evaluations (appended)")
+    p.add_argument("--frames", type=int, default=30, help="driving frames per clip (evenly spaced)")
+    p.add_argument("--plot", type=Path, default=None, help="write the learning-curve PNG")
+    p.add_argument("--plot-only", action="store_true", help="do not evaluate, only plot the log")
+    ns = p.parse_args(argv)
+    torch.set_num_threads(1)
+    runs = dict(spec.split("=", 1) for spec in ns.run)
+    paths = {name: Path(run) for name, run in runs.items()}
+    if not ns.plot_only:
+        record(paths, ns.log, ns.frames)
+    if ns.plot is not None:
+        plot(paths, ns.log, ns.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
