@@ -3,7 +3,8 @@
 Each call evaluates the newest checkpoint of every ``--run`` on the held-out clips
 (protocol of ``bench/fomm_quality.py``: first frame as source, later frames as
 driving, absolute keypoints, L1 on [0,1]) and appends one line per run to ``--log``
-(a checkpoint already in the log is not evaluated again). ``--plot`` draws, per run,
+(a checkpoint already in the log is not evaluated again); for a run that keeps a
+weight average (``--ema``) the average is evaluated as well. ``--plot`` draws, per run,
 the training L1 from the run's ``losses.jsonl`` (moving average) and the held-out
 points from the log, with the copy-source baseline, the 0.06 target and the steps
 where a session changed the learning rate or the augmentation.
@@ -20,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +36,7 @@ from shield.adversarial.train.common import CheckpointStore  # noqa: E402
 from shield.config import load_settings  # noqa: E402
 
 
-def _read_log(path: Path) -> list[dict[str, object]]:
+def _read_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -70,10 +72,14 @@ def record(runs: dict[str, Path], log: Path, frames: int) -> None:
         l1, copy = held_out_l1(freeze(model), frames)
         entry = {"run": name, "step": step, "wall_time_s": round(float(state["wall_time_s"]), 1), "held_out_l1": round(l1, 5),
                  "copy_source_l1": round(copy, 5), "frames_per_clip": frames, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if "ema" in state:  # the run keeps a weight average: evaluate it too
+            model.load_state_dict(state["ema"])
+            entry["ema_held_out_l1"] = round(held_out_l1(freeze(model), frames)[0], 5)
+            entry["ema_decay"] = state["ema_decay"]
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
-        print(f"{name}@{step}: held-out L1 {l1:.4f} (copy source {copy:.4f})")
+        print(f"{name}@{step}: held-out L1 {l1:.4f}, weight average {entry.get('ema_held_out_l1', '-')} (copy source {copy:.4f})")
 
 
 def _smoothed(run: Path, window: int = 25) -> tuple[np.ndarray, np.ndarray]:
@@ -97,10 +103,13 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
     for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
         steps, l1 = _smoothed(run)
         ax.plot(steps, l1, color="0.6", lw=1, label="training L1 (moving average, train clips)")
-        pts = sorted((int(e["step"]), float(e["held_out_l1"])) for e in entries if e["run"] == name)  # type: ignore[arg-type]
+        pts = sorted((int(e["step"]), float(e["held_out_l1"])) for e in entries if e["run"] == name)
         if pts:
             ax.plot(*zip(*pts, strict=True), "o-", color="C0", label="held-out L1 (validation clips)")
-        copies = [float(e["copy_source_l1"]) for e in entries if e["run"] == name]  # type: ignore[arg-type]
+        ema = sorted((int(e["step"]), float(e["ema_held_out_l1"])) for e in entries if e["run"] == name and "ema_held_out_l1" in e)
+        if ema:
+            ax.plot(*zip(*ema, strict=True), "s-", color="C1", ms=4, label="held-out L1, weight average")
+        copies = [float(e["copy_source_l1"]) for e in entries if e["run"] == name]
         if copies:
             ax.axhline(copies[-1], color="C3", ls="--", lw=1, label=f"copy the source frame ({copies[-1]:.3f})")
         ax.axhline(TARGET_L1, color="C2", ls=":", lw=1.5, label=f"target {TARGET_L1}")

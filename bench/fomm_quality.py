@@ -33,6 +33,7 @@ import torch
 from shield.adversarial.data import VALIDATION_CLIPS, Clip, list_clips, load_clips, split_clips
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, load_fomm_mini
 from shield.adversarial.train.common import CheckpointStore
+from shield.adversarial.train.fomm import final_weights
 from shield.config import load_settings
 from shield.tensors import to_tensor
 
@@ -48,7 +49,7 @@ def _load(spec: str) -> tuple[str, FOMM]:
     if state is None:
         raise SystemExit(f"{run}: no checkpoint")
     model = FOMM(FommConfig.from_dict(state["config"]))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(final_weights(state))
     return f"{name}@{state['step']}", freeze(model)
 
 

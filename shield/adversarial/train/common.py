@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointStore",
     "StopFlag",
     "RunRecord",
+    "WeightAverage",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,36 @@ class CheckpointStore:
             except Exception as exc:  # a torn file: fall back to the previous one
                 log.warning("checkpoint %s unreadable (%s), trying an older one", self.path(step).name, exc)
         return None
+
+
+class WeightAverage:
+    """Exponential moving average of a model's weights (parameters and float buffers).
+
+    With a small batch the weights of the last step jitter around the optimum;
+    the average over the last ``1 / (1 - decay)`` steps sits closer to it. Integer
+    buffers (BatchNorm's ``num_batches_tracked``) are copied, not averaged.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for key, value in model.state_dict().items():
+            average = self.weights[key]
+            if average.is_floating_point():
+                average.lerp_(value.detach(), 1.0 - self.decay)
+            else:
+                average.copy_(value)
+
+    def load(self, weights: Mapping[str, torch.Tensor]) -> None:
+        if weights.keys() != self.weights.keys():
+            raise ValueError("averaged weights do not match the model's state dict")
+        for key, value in weights.items():
+            self.weights[key].copy_(value)
 
 
 class StopFlag:

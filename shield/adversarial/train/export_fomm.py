@@ -2,7 +2,7 @@
 
 ``python -m shield.adversarial.train.export_fomm --run NAME=DIR [--run NAME=DIR ...]``
 writes ``shield/adversarial/weights/<NAME>.pt`` (fp16 parameters) from the newest
-checkpoint of each run, and ``fomm-mini.json`` describing every exported model: its
+checkpoint of each run (its weight average when the run kept one), and ``fomm-mini.json`` describing every exported model: its
 config, training record (command, seed, data, steps, wall time, final losses) and
 the SHA-256 of the weights file.
 """
@@ -19,6 +19,7 @@ from typing import Any
 
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, save_fomm_mini, weights_path
 from shield.adversarial.train.common import CheckpointStore, RunRecord
+from shield.adversarial.train.fomm import final_weights
 from shield.errors import InputError
 from shield.imaging.hashing import file_sha256
 
@@ -34,7 +35,7 @@ def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
     if state is None:
         raise InputError(f"{run_dir}: no checkpoint to export")
     model = FOMM(FommConfig.from_dict(state["config"]))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(final_weights(state))
     save_fomm_mini(model.eval(), out)
     record = RunRecord.load(run_dir)
     return {
@@ -45,6 +46,7 @@ def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
         "resolution": model.resolution,
         "config": model.config.to_dict(),
         "checkpoint_step": int(state["step"]),
+        "weights": f"moving average, decay {state['ema_decay']}" if "ema" in state else "last step",
         "training": asdict(record) if record is not None else None,
     }
 

@@ -17,16 +17,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI, FommConfig
 from shield.adversarial.models.fomm.config import CommonParams, DenseMotionParams, GeneratorParams, KeypointDetectorParams
-from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, restore_rng_state, rng_state, seed_everything
+from shield.adversarial.train.common import (
+    CheckpointStore,
+    LossLog,
+    RunRecord,
+    StopFlag,
+    WeightAverage,
+    restore_rng_state,
+    rng_state,
+    seed_everything,
+)
 from shield.adversarial.train.fomm_losses import FommObjective, LossWeights
 
-__all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "main"]
+__all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "final_weights", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +67,7 @@ class TrainArgs:
     threads: int = 1
     ssim: float = 0.0
     augment: str = "flip"
+    ema: float = 0.0  # decay of the weight average; 0: none
 
 
 @dataclass(frozen=True)
@@ -161,8 +172,10 @@ class PairSampler:
         return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _state(model: FOMM, opt: torch.optim.Optimizer, step: int, wall: float, sampler: PairSampler) -> dict[str, object]:
-    return {
+def _state(
+    model: FOMM, opt: torch.optim.Optimizer, step: int, wall: float, sampler: PairSampler, average: WeightAverage | None
+) -> dict[str, object]:
+    state: dict[str, object] = {
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "step": step,
@@ -170,6 +183,16 @@ def _state(model: FOMM, opt: torch.optim.Optimizer, step: int, wall: float, samp
         "rng": rng_state(sampler.rng),
         "config": model.config.to_dict(),
     }
+    if average is not None:
+        state["ema"] = average.weights
+        state["ema_decay"] = average.decay
+    return state
+
+
+def final_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint stands for: the weight average when the run kept one."""
+    weights: dict[str, torch.Tensor] = state.get("ema", state["model"])
+    return weights
 
 
 def train(
@@ -194,6 +217,7 @@ def train(
     losses = LossLog(args.out / "losses.jsonl")
     step, wall_before = 0, 0.0
     state = store.load_latest()
+    average: WeightAverage | None = None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -203,9 +227,15 @@ def train(
         step, wall_before = int(state["step"]), float(state["wall_time_s"])
         losses.truncate_after(step)
         log.info("resumed at step %d", step)
+    if args.ema > 0:
+        # An average carried over from the checkpoint goes on; otherwise it starts here.
+        average = WeightAverage(model, args.ema)
+        if state is not None and "ema" in state:
+            average.load(state["ema"])
     record.begin_session()
     record.sessions[-1]["lr"] = args.lr
     record.sessions[-1]["augment"] = args.augment
+    record.sessions[-1]["ema"] = args.ema
     start = clock()
     stop = stop or StopFlag()
     saved_step = step
@@ -216,17 +246,19 @@ def train(
         opt.zero_grad(set_to_none=True)
         terms.total.backward()
         opt.step()
+        if average is not None:
+            average.update(model)
         step += 1
         last = {name: float(getattr(terms, name).detach()) for name in terms._fields}
         if step % args.log_every == 0:
             losses.write({"step": step, "wall_time_s": round(wall_before + clock() - start, 2), **last})
         if step % args.ckpt_every == 0:
-            store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler))
+            store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler, average))
             saved_step = step
             record.steps, record.wall_time_s, record.final_losses = step, wall_before + clock() - start, last
             record.save(args.out)
     if step != saved_step:
-        store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler))
+        store.save(step, _state(model, opt, step, wall_before + clock() - start, sampler, average))
     record.steps, record.wall_time_s = step, wall_before + clock() - start
     if last:
         record.final_losses = last
@@ -250,12 +282,15 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ssim", type=float, default=0.0, help="weight of (1 - SSIM); 0 disables it")
     p.add_argument("--augment", choices=sorted(AUGMENTS), default="flip", help="pair augmentation (see Augment)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this decay (e.g. 0.999); "
+                        "it is what gets exported; 0 disables it")  # fmt: skip
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
-        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment,
+        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema,
     )  # fmt: skip
     return args, ns
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from shield.adversarial.models.fomm import FOMM
-from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag
-from shield.adversarial.train.fomm import AUGMENTS, TINY, Augment, PairSampler, TrainArgs, train
+from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, WeightAverage
+from shield.adversarial.train.fomm import AUGMENTS, TINY, Augment, PairSampler, TrainArgs, final_weights, train
 from shield.adversarial.train.fomm_losses import FommObjective, LossWeights, RandomTPS
 
 torch.set_num_threads(1)
@@ -172,3 +172,43 @@ def test_every_named_augmentation_trains(tmp_path: Path) -> None:
         args = dataclasses.replace(_args(tmp_path / name, steps=2), augment=name)
         record = train(args, _clips(), _record())
         assert record.steps == 2 and record.sessions[-1]["augment"] == name
+
+
+def test_weight_average_follows_the_exponential_moving_average() -> None:
+    layer = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(layer, decay=0.75)
+    start = {k: v.clone() for k, v in layer.state_dict().items()}
+    with torch.no_grad():
+        layer[0].weight.add_(4.0)
+    layer.train()(torch.randn(4, 2))  # moves the running statistics, counts a batch
+    average.update(layer)
+    after = layer.state_dict()
+    assert torch.allclose(average.weights["0.weight"], start["0.weight"] + 1.0)  # 0.75 * w + 0.25 * (w + 4)
+    expected_mean = 0.75 * start["1.running_mean"] + 0.25 * after["1.running_mean"]
+    assert torch.allclose(average.weights["1.running_mean"], expected_mean)
+    assert int(average.weights["1.num_batches_tracked"]) == 1  # integers are copied
+    with pytest.raises(ValueError):
+        WeightAverage(layer, decay=1.0)
+    with pytest.raises(ValueError):
+        average.load({"0.weight": start["0.weight"]})
+
+
+def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    with_ema = {"ema": 0.9}
+    train(TrainArgs(**{**_args(straight, steps=4).__dict__, **with_ema}), _clips(), _record())
+    train(TrainArgs(**{**_args(resumed, steps=2).__dict__, **with_ema}), _clips(), _record())
+    record = RunRecord.load(resumed)
+    assert record is not None
+    train(TrainArgs(**{**_args(resumed, steps=4).__dict__, **with_ema}), _clips(), record)
+    a, b = CheckpointStore(straight).load_latest(), CheckpointStore(resumed).load_latest()
+    assert a is not None and b is not None
+    assert a["ema_decay"] == 0.9
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+    # The average lags the last step's weights, and it is what a checkpoint stands for.
+    assert any(not torch.equal(a["ema"][k], a["model"][k]) for k in a["model"] if a["model"][k].is_floating_point())
+    assert final_weights(a) is a["ema"]
+    plain = tmp_path / "plain"
+    train(_args(plain, steps=2), _clips(), _record())
+    state = CheckpointStore(plain).load_latest()
+    assert state is not None and "ema" not in state and final_weights(state) is state["model"]
