@@ -55,7 +55,7 @@ def verify_cmd(as_json: bool) -> None:
 
     report = verify_all(home=settings().home)
     if as_json:
-        emit_json(report)
+        emit_json({"ok": report.ok, "results": report.results})
     else:
         for result in report.results:
             digest = result.actual_sha256[:12] if result.actual_sha256 else "-"
