@@ -7,7 +7,9 @@ subsample of frames, build one square crop per frame around the face (enlarged
 ``<home>/cache/frames/<res>/<clip>.npz`` with a JSON sidecar of metadata.
 
 The train/validation split is by clip (never by frame) and fixed: see
-:data:`VALIDATION_CLIPS`. Clips named ``vexpress_vasa-1_*`` and ``vexpress_emo_*`` are
+:data:`VALIDATION_CLIPS`. Still portraits (``photos/liveportrait_*.jpg``, cropped the
+same way) can widen the set of faces a motion model sees; photos of the people in
+validation clips (:data:`VALIDATION_PHOTOS`) are never among them. Clips named ``vexpress_vasa-1_*`` and ``vexpress_emo_*`` are
 generated videos (demo outputs of other methods) and are labelled ``synthetic``.
 """
 
@@ -26,6 +28,7 @@ from shield.imaging.hashing import file_sha256
 
 __all__ = [
     "VALIDATION_CLIPS",
+    "VALIDATION_PHOTOS",
     "CROP_ENLARGE",
     "ClipMeta",
     "Clip",
@@ -35,6 +38,8 @@ __all__ = [
     "crop_boxes",
     "load_clip",
     "load_clips",
+    "list_stills",
+    "load_stills",
     "cache_dir",
 ]
 
@@ -50,6 +55,9 @@ VALIDATION_CLIPS: tuple[str, ...] = (
     "vexpress_vasa-1_7",
     "vexpress_emo_talk_hb",
 )
+
+#: Portraits of people who appear in validation clips: never used for training.
+VALIDATION_PHOTOS: tuple[str, ...] = ("liveportrait_d12", "liveportrait_d19", "vexpress_aoc_ref")
 
 #: Side of the square crop relative to the detected face box side (FOMM vox-like).
 CROP_ENLARGE = 1.7
@@ -251,6 +259,36 @@ def load_clips(data_dir: Path, resolution: int, home: Path, names: Iterable[str]
             raise InputError(f"unknown clips: {', '.join(sorted(unknown))}")
         paths = [p for p in paths if p.stem in wanted]
     return [load_clip(p, resolution, home) for p in paths]
+
+
+def list_stills(data_dir: Path) -> list[Path]:
+    """Sorted training portraits: ``photos/liveportrait_*.jpg`` except :data:`VALIDATION_PHOTOS`.
+
+    The other photos (``deepface_*``) are kept for identity and protection evaluation.
+    """
+    photos = Path(data_dir) / "photos"
+    if not photos.is_dir():
+        raise InputError(f"{photos}: no photos folder", fix="set SHIELD_DATA_DIR to the shared data folder")
+    return [p for p in sorted(photos.glob("liveportrait_*.jpg")) if p.stem not in VALIDATION_PHOTOS]
+
+
+def load_stills(data_dir: Path, resolution: int) -> list[np.ndarray]:
+    """One (R, R, 3) uint8 face crop per training portrait, cropped like a clip frame.
+
+    A portrait where the detector finds no face is skipped with a warning.
+    """
+    from PIL import Image
+
+    crops = []
+    for path in list_stills(data_dir):
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"))
+        detections = _detect([img])
+        if not detections:
+            log.warning("%s: no face found, not used", path.name)
+            continue
+        crops.append(_crop_resize([img], crop_boxes(detections, 1, img.shape[:2]), resolution)[0])
+    return crops
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,13 +10,16 @@ import pytest
 from shield.adversarial.data import (
     CROP_ENLARGE,
     VALIDATION_CLIPS,
+    VALIDATION_PHOTOS,
     NoFaceInClipError,
     cache_dir,
     crop_boxes,
     is_synthetic,
     list_clips,
+    list_stills,
     load_clip,
     load_clips,
+    load_stills,
     split_clips,
 )
 from shield.errors import FaceError, InputError
@@ -61,6 +64,27 @@ def test_generated_clips_are_labelled_synthetic() -> None:
 def test_missing_videos_folder_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         list_clips(tmp_path)
+
+
+def test_training_portraits_leave_out_validation_people_and_evaluation_photos(tmp_path: Path) -> None:
+    from PIL import Image
+
+    with pytest.raises(InputError):
+        list_stills(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("liveportrait_b", "liveportrait_a", "deepface_img1", *VALIDATION_PHOTOS):
+        Image.new("RGB", (40, 30), (90, 120, 150)).save(photos / f"{name}.jpg")
+    assert [p.stem for p in list_stills(tmp_path)] == ["liveportrait_a", "liveportrait_b"]
+    assert load_stills(tmp_path, 32) == []  # flat images: no face found, skipped
+
+
+def test_training_portraits_are_face_crops(shared_data: Path) -> None:
+    stills = load_stills(shared_data, 32)
+    assert len(stills) >= 10  # 17 of the 18 portraits hold a face the detector finds
+    assert all(s.dtype == np.uint8 and s.shape == (32, 32, 3) for s in stills)
+    stems = {p.stem for p in list_stills(shared_data)}
+    assert stems.isdisjoint(VALIDATION_PHOTOS) and all((shared_data / "photos" / f"{n}.jpg").is_file() for n in VALIDATION_PHOTOS)
 
 
 def test_every_validation_clip_exists(shared_data: Path) -> None:

@@ -68,6 +68,7 @@ class TrainArgs:
     ssim: float = 0.0
     augment: str = "flip"
     ema: float = 0.0  # decay of the weight average; 0: none
+    stills: bool = False  # add the training portraits (see main)
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def train(
     record.sessions[-1]["lr"] = args.lr
     record.sessions[-1]["augment"] = args.augment
     record.sessions[-1]["ema"] = args.ema
+    record.sessions[-1]["stills"] = args.stills
     start = clock()
     stop = stop or StopFlag()
     saved_step = step
@@ -285,18 +287,20 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep an exponential moving average of the weights with this decay (e.g. 0.999); "
                         "it is what gets exported; 0 disables it")  # fmt: skip
+    p.add_argument("--stills", action="store_true",
+                   help="also train on the still portraits of the shared data (photos of validation people excluded)")
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
-        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema,
+        ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema, stills=ns.stills,
     )  # fmt: skip
     return args, ns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from shield.adversarial.data import load_clips, split_clips
+    from shield.adversarial.data import load_clips, load_stills, split_clips
     from shield.config import load_settings
     from shield.errors import ConfigError
 
@@ -311,7 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shield.adversarial.data import list_clips
 
     train_names, val_names = split_clips(p.stem for p in list_clips(data_dir))
-    clips = load_clips(data_dir, config.resolution, home, names=train_names)
+    frames = [c.frames for c in load_clips(data_dir, config.resolution, home, names=train_names)]
+    if args.stills:
+        # Each portrait is a clip of two identical frames: half its pairs teach the
+        # generator to rebuild a face it never saw, the other half (with --augment full)
+        # to undo the random source warp.
+        frames += [np.stack([still, still]) for still in load_stills(data_dir, config.resolution)]
     args.out.mkdir(parents=True, exist_ok=True)
     record = RunRecord.load(args.out) or RunRecord(
         command=[sys.executable, "-m", "shield.adversarial.train.fomm", *(argv if argv is not None else sys.argv[1:])],
@@ -323,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = StopFlag().install()
     try:
-        train(args, [c.frames for c in clips], record, stop=stop)
+        train(args, frames, record, stop=stop)
     finally:
         stop.uninstall()
     return 0
