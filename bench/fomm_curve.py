@@ -117,7 +117,7 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
         sessions = json.loads(record_path.read_text()).get("sessions", []) if record_path.is_file() else []
         for s in sessions[1:]:
             ax.axvline(s["start_step"], color="0.85", lw=1)
-            ax.text(s["start_step"], 0.105, f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}", fontsize=7, va="top")
+            ax.text(s["start_step"], 0.105, f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}{' +stills' if s.get('stills') else ''}", fontsize=7, va="top")
         ax.set_title(name)
         ax.set_xlabel("training step (batch 8)")
         ax.set_ylim(0.03, 0.11)
