@@ -212,3 +212,11 @@ def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> 
     train(_args(plain, steps=2), _clips(), _record())
     state = CheckpointStore(plain).load_latest()
     assert state is not None and "ema" not in state and final_weights(state) is state["model"]
+
+
+def test_an_impossible_average_decay_is_refused_before_training(tmp_path: Path) -> None:
+    from shield.adversarial.train.fomm import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--seed", "1", "--out", str(tmp_path / "run"), "--ema", "1.5"])
+    assert exc.value.code == 2 and not (tmp_path / "run").exists()
