@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fomm_quality import TARGET_L1, _frames, reconstruct  # noqa: E402
 
-from shield.adversarial.data import VALIDATION_CLIPS, load_clips  # noqa: E402
+from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
 from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
 from shield.adversarial.train.common import CheckpointStore  # noqa: E402
 from shield.config import load_settings  # noqa: E402
@@ -42,12 +42,8 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def held_out_l1(model: FOMM, frames: int) -> tuple[float, float]:
-    """Frame-weighted held-out L1 of ``model`` and of copying the source frame."""
-    settings = load_settings()
-    if settings.data_dir is None:
-        raise SystemExit("needs the shared face data (SHIELD_DATA_DIR)")
-    clips = load_clips(settings.data_dir, model.resolution, settings.home, names=VALIDATION_CLIPS)
+def held_out_l1(model: FOMM, clips: list[Clip], frames: int) -> tuple[float, float]:
+    """Frame-weighted L1 of ``model`` on the held-out ``clips`` and of copying the source frame."""
     l1, copy = [], []
     for clip in clips:
         source, driving = _frames(clip, frames)
@@ -57,6 +53,10 @@ def held_out_l1(model: FOMM, frames: int) -> tuple[float, float]:
 
 
 def record(runs: dict[str, Path], log: Path, frames: int) -> None:
+    settings = load_settings()
+    if settings.data_dir is None:
+        raise SystemExit("needs the shared face data (SHIELD_DATA_DIR)")
+    clips_at: dict[int, list[Clip]] = {}  # held-out clips per model resolution, loaded once
     done = {(e["run"], e["step"]) for e in _read_log(log)}
     for name, run in runs.items():
         state = CheckpointStore(run).load_latest()
@@ -69,12 +69,15 @@ def record(runs: dict[str, Path], log: Path, frames: int) -> None:
             continue
         model = FOMM(FommConfig.from_dict(state["config"]))
         model.load_state_dict(state["model"])
-        l1, copy = held_out_l1(freeze(model), frames)
+        if model.resolution not in clips_at:
+            clips_at[model.resolution] = load_clips(settings.data_dir, model.resolution, settings.home, names=VALIDATION_CLIPS)
+        clips = clips_at[model.resolution]
+        l1, copy = held_out_l1(freeze(model), clips, frames)
         entry = {"run": name, "step": step, "wall_time_s": round(float(state["wall_time_s"]), 1), "held_out_l1": round(l1, 5),
                  "copy_source_l1": round(copy, 5), "frames_per_clip": frames, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if "ema" in state:  # the run keeps a weight average: evaluate it too
             model.load_state_dict(state["ema"])
-            entry["ema_held_out_l1"] = round(held_out_l1(freeze(model), frames)[0], 5)
+            entry["ema_held_out_l1"] = round(held_out_l1(freeze(model), clips, frames)[0], 5)
             entry["ema_decay"] = state["ema_decay"]
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as fh:

@@ -9,8 +9,9 @@ subsample of frames, build one square crop per frame around the face (enlarged
 The train/validation split is by clip (never by frame) and fixed: see
 :data:`VALIDATION_CLIPS`. Still portraits (``photos/liveportrait_*.jpg``, cropped the
 same way) can widen the set of faces a motion model sees; photos of the people in
-validation clips (:data:`VALIDATION_PHOTOS`) are never among them. Clips named ``vexpress_vasa-1_*`` and ``vexpress_emo_*`` are
-generated videos (demo outputs of other methods) and are labelled ``synthetic``.
+validation clips (:data:`VALIDATION_PHOTOS`) are never among them. Clips named
+``vexpress_vasa-1_*`` and ``vexpress_emo_*`` are generated videos (demo outputs of other
+methods) and are labelled ``synthetic``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 ``python -m shield.adversarial.train.export_fomm --run NAME=DIR [--run NAME=DIR ...]``
 writes ``shield/adversarial/weights/<NAME>.pt`` (fp16 parameters) from the newest
-checkpoint of each run (its weight average when the run kept one), and ``fomm-mini.json`` describing every exported model: its
-config, training record (command, seed, data, steps, wall time, final losses) and
-the SHA-256 of the weights file.
+checkpoint of each run (its weight average when the run kept one), and
+``fomm-mini.json`` describing every exported model: its config, training record
+(command, seed, data, steps, wall time, final losses) and the SHA-256 of the weights file.
 """
 
 from __future__ import annotations

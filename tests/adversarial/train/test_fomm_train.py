@@ -195,12 +195,11 @@ def test_weight_average_follows_the_exponential_moving_average() -> None:
 
 def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    with_ema = {"ema": 0.9}
-    train(TrainArgs(**{**_args(straight, steps=4).__dict__, **with_ema}), _clips(), _record())
-    train(TrainArgs(**{**_args(resumed, steps=2).__dict__, **with_ema}), _clips(), _record())
+    train(dataclasses.replace(_args(straight, steps=4), ema=0.9), _clips(), _record())
+    train(dataclasses.replace(_args(resumed, steps=2), ema=0.9), _clips(), _record())
     record = RunRecord.load(resumed)
     assert record is not None
-    train(TrainArgs(**{**_args(resumed, steps=4).__dict__, **with_ema}), _clips(), record)
+    train(dataclasses.replace(_args(resumed, steps=4), ema=0.9), _clips(), record)
     a, b = CheckpointStore(straight).load_latest(), CheckpointStore(resumed).load_latest()
     assert a is not None and b is not None
     assert a["ema_decay"] == 0.9
