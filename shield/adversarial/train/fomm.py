@@ -69,6 +69,7 @@ class TrainArgs:
     augment: str = "flip"
     ema: float = 0.0  # decay of the weight average; 0: none
     stills: bool = False  # add the training portraits (see main)
+    scales: tuple[float, ...] = LossWeights.scales  # pyramid levels of the L1 term
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def train(
     # channels-last convolutions run about 1.3x faster on CPU (oneDNN); same arithmetic.
     model = FOMM(config).train()
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place; torch's stubs omit the keyword
-    objective = FommObjective(model, LossWeights(ssim=args.ssim))
+    objective = FommObjective(model, LossWeights(ssim=args.ssim, scales=args.scales))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     sampler = PairSampler(clips, rng, AUGMENTS[args.augment])
     store = CheckpointStore(args.out)
@@ -238,6 +239,7 @@ def train(
     record.sessions[-1]["augment"] = args.augment
     record.sessions[-1]["ema"] = args.ema
     record.sessions[-1]["stills"] = args.stills
+    record.sessions[-1]["scales"] = list(args.scales)
     start = clock()
     stop = stop or StopFlag()
     saved_step = step
@@ -270,6 +272,17 @@ def train(
     return record
 
 
+def _parse_scales(text: str) -> tuple[float, ...] | None:
+    """"1,0.5" -> (1.0, 0.5); None when empty, not numbers, or outside (0, 1]."""
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        return None
+    if not all(0.0 < x <= 1.0 for x in scales):  # also refuses nan
+        return None
+    return scales
+
+
 def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p = argparse.ArgumentParser(description="Train a fomm-mini surrogate.")
     p.add_argument("--seed", type=int, required=True)
@@ -289,14 +302,21 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
                         "it is what gets exported; 0 disables it")  # fmt: skip
     p.add_argument("--stills", action="store_true",
                    help="also train on the still portraits of the shared data (photos of validation people excluded)")
+    p.add_argument("--scales", default=",".join(str(x) for x in LossWeights.scales),
+                   help="comma-separated pyramid levels of the L1 reconstruction term, each in (0, 1] "
+                        "(e.g. 1 for the full-resolution L1 alone)")  # fmt: skip
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
     if not 0.0 <= ns.ema < 1.0:
         p.error(f"--ema must be in [0, 1), got {ns.ema}")
+    scales = _parse_scales(ns.scales)
+    if scales is None:
+        p.error(f"--scales must be comma-separated numbers in (0, 1], got {ns.scales!r}")
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
         ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema, stills=ns.stills,
+        scales=scales,
     )  # fmt: skip
     return args, ns
 

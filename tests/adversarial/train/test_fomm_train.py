@@ -219,3 +219,25 @@ def test_an_impossible_average_decay_is_refused_before_training(tmp_path: Path) 
     with pytest.raises(SystemExit) as exc:
         main(["--seed", "1", "--out", str(tmp_path / "run"), "--ema", "1.5"])
     assert exc.value.code == 2 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("scales", ["", "1,,0.5", "0", "1.5", "nan", "-0.5", "half"])
+def test_impossible_pyramid_scales_are_refused_before_training(tmp_path: Path, scales: str) -> None:
+    from shield.adversarial.train.fomm import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--seed", "1", "--out", str(tmp_path / "run"), "--scales", scales])
+    assert exc.value.code == 2 and not (tmp_path / "run").exists()
+
+
+def test_full_resolution_scale_alone_makes_the_reconstruction_term_the_plain_l1(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = FOMM(TINY).train()
+    source, driving = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    fine = FommObjective(model, LossWeights(scales=(1.0,)))(source, driving)
+    assert torch.allclose(fine.reconstruction, fine.l1)
+    pyramid = FommObjective(model, LossWeights())(source, driving)
+    assert pyramid.reconstruction > pyramid.l1  # the coarser levels add to it
+    out = tmp_path / "run"
+    record = train(dataclasses.replace(_args(out, steps=2), scales=(1.0,)), _clips(), _record())
+    assert record.sessions[-1]["scales"] == [1.0]
