@@ -70,6 +70,7 @@ class TrainArgs:
     ema: float = 0.0  # decay of the weight average; 0: none
     stills: bool = False  # add the training portraits (see main)
     scales: tuple[float, ...] = LossWeights.scales  # pyramid levels of the L1 term
+    autoencode: float = 0.0  # weight of the no-warp rebuild term, relative to the reconstruction
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def train(
     # channels-last convolutions run about 1.3x faster on CPU (oneDNN); same arithmetic.
     model = FOMM(config).train()
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place; torch's stubs omit the keyword
-    objective = FommObjective(model, LossWeights(ssim=args.ssim, scales=args.scales))
+    objective = FommObjective(model, LossWeights(ssim=args.ssim, scales=args.scales, autoencode=args.autoencode))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     sampler = PairSampler(clips, rng, AUGMENTS[args.augment])
     store = CheckpointStore(args.out)
@@ -240,6 +241,7 @@ def train(
     record.sessions[-1]["ema"] = args.ema
     record.sessions[-1]["stills"] = args.stills
     record.sessions[-1]["scales"] = list(args.scales)
+    record.sessions[-1]["autoencode"] = args.autoencode
     start = clock()
     stop = stop or StopFlag()
     saved_step = step
@@ -305,18 +307,23 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--scales", default=",".join(str(x) for x in LossWeights.scales),
                    help="comma-separated pyramid levels of the L1 reconstruction term, each in (0, 1] "
                         "(e.g. 1 for the full-resolution L1 alone)")  # fmt: skip
+    p.add_argument("--autoencode", type=float, default=0.0,
+                   help="weight, relative to the reconstruction term, of an L1 term on the generator's rebuild of the "
+                        "driving frame with no warp (teaches the decoder to keep detail); 0 disables it")  # fmt: skip
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
     if not 0.0 <= ns.ema < 1.0:
         p.error(f"--ema must be in [0, 1), got {ns.ema}")
+    if not 0.0 <= ns.autoencode < float("inf"):  # also refuses nan
+        p.error(f"--autoencode must be a finite weight >= 0, got {ns.autoencode}")
     scales = _parse_scales(ns.scales)
     if scales is None:
         p.error(f"--scales must be comma-separated numbers in (0, 1], got {ns.scales!r}")
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
         ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema, stills=ns.stills,
-        scales=scales,
+        scales=scales, autoencode=ns.autoencode,
     )  # fmt: skip
     return args, ns
 

@@ -8,7 +8,11 @@ under a random thin-plate-spline warp. Differences here, stated plainly:
   (scales 1, 1/2, 1/4, 1/8), optionally plus (1 - SSIM) at full scale (the
   Gaussian-window SSIM of :mod:`shield.adversarial.metrics`);
 - no discriminator (the official vox config also trains without the GAN term's
-  feature matching at the start; we never add it).
+  feature matching at the start; we never add it);
+- optionally (``autoencode`` > 0) an L1 term on the generator's own rebuild of the
+  driving frame with no warp and no occlusion (:func:`autoencode`). Without a
+  perceptual loss the decoder learns to blur; this term asks it to carry detail
+  through. It adds no parameters: the network is the paper's.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from shield.adversarial.metrics import ssim
 from shield.adversarial.models.blocks import AntiAliasInterpolation2d, make_coordinate_grid
 from shield.adversarial.models.fomm import FOMM, Keypoints
 
-__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "FommObjective"]
+__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "FommObjective", "autoencode"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class LossWeights:
     scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
     reconstruction: float = 100.0
     ssim: float = 0.0
+    autoencode: float = 0.0
     equivariance_value: float = 10.0
     equivariance_jacobian: float = 10.0
     sigma_affine: float = 0.05
@@ -45,6 +50,7 @@ class LossTerms(NamedTuple):
     total: torch.Tensor
     reconstruction: torch.Tensor
     ssim: torch.Tensor
+    autoencode: torch.Tensor  # L1 of the generator's rebuild with no warp (0 when off)
     equivariance_value: torch.Tensor
     equivariance_jacobian: torch.Tensor
     l1: torch.Tensor  # unweighted full-scale L1 on [0,1], for monitoring
@@ -103,6 +109,19 @@ class ImagePyramid(nn.Module):
         return [down(x) for down in self.downs]
 
 
+def autoencode(model: FOMM, image: torch.Tensor) -> torch.Tensor:
+    """The generator's rebuild of ``image`` through its encoder, bottleneck and decoder,
+    skipping the warp and the occlusion mask (the features are not moved)."""
+    g = model.generator
+    out = g.first(image)
+    for block in g.down_blocks:
+        out = block(out)
+    out = g.bottleneck(out)
+    for block in g.up_blocks:
+        out = block(out)
+    return torch.sigmoid(g.final(out))
+
+
 class FommObjective(nn.Module):
     """Reconstruction of the driving frame from the source + keypoint equivariance."""
 
@@ -122,10 +141,16 @@ class FommObjective(nn.Module):
         )
         assert isinstance(rec, torch.Tensor)
         s = ssim(prediction, driving).mean() if w.ssim > 0 else torch.ones((), device=source.device)
+        ae = (autoencode(self.model, driving) - driving).abs().mean() if w.autoencode > 0 else torch.zeros((), device=source.device)
         eq_value, eq_jac = self._equivariance(driving, kp_driving, generator)
-        total = w.reconstruction * rec + w.ssim * (1 - s) + w.equivariance_value * eq_value + w.equivariance_jacobian * eq_jac
+        total = (
+            w.reconstruction * (rec + w.autoencode * ae)
+            + w.ssim * (1 - s)
+            + w.equivariance_value * eq_value
+            + w.equivariance_jacobian * eq_jac
+        )
         l1 = (prediction - driving).abs().mean().detach()
-        return LossTerms(total, rec.detach(), s.detach(), eq_value.detach(), eq_jac.detach(), l1)
+        return LossTerms(total, rec.detach(), s.detach(), ae.detach(), eq_value.detach(), eq_jac.detach(), l1)
 
     def _equivariance(
         self, driving: torch.Tensor, kp_driving: Keypoints, generator: torch.Generator | None

@@ -241,3 +241,32 @@ def test_full_resolution_scale_alone_makes_the_reconstruction_term_the_plain_l1(
     out = tmp_path / "run"
     record = train(dataclasses.replace(_args(out, steps=2), scales=(1.0,)), _clips(), _record())
     assert record.sessions[-1]["scales"] == [1.0]
+
+
+@pytest.mark.parametrize("weight", ["-1", "nan", "inf"])
+def test_impossible_autoencode_weight_is_refused_before_training(tmp_path: Path, weight: str) -> None:
+    from shield.adversarial.train.fomm import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--seed", "1", "--out", str(tmp_path / "run"), "--autoencode", weight])
+    assert exc.value.code == 2 and not (tmp_path / "run").exists()
+
+
+def test_autoencode_term_rebuilds_the_driving_frame_without_moving_features(tmp_path: Path) -> None:
+    from shield.adversarial.train.fomm_losses import autoencode
+
+    torch.manual_seed(0)
+    model = FOMM(TINY).eval()
+    driving = torch.rand(2, 3, 32, 32)
+    source = torch.rand(2, 3, 32, 32)
+    off = FommObjective(model, LossWeights())(source, driving)
+    on = FommObjective(model, LossWeights(autoencode=0.5))(source, driving)
+    rebuilt = autoencode(model, driving)
+    assert float(off.autoencode) == 0.0
+    assert torch.allclose(on.autoencode, (rebuilt - driving).abs().mean())
+    assert rebuilt.shape == driving.shape and 0 <= float(rebuilt.min()) and float(rebuilt.max()) <= 1
+    without = on.total - 100.0 * 0.5 * on.autoencode
+    assert torch.allclose(without, 100.0 * on.reconstruction + 10.0 * (on.equivariance_value + on.equivariance_jacobian), rtol=1e-5)
+    record = train(dataclasses.replace(_args(tmp_path / "run", steps=2), autoencode=0.5), _clips(), _record())
+    assert record.sessions[-1]["autoencode"] == 0.5
+    assert "autoencode" in json.loads((tmp_path / "run" / "losses.jsonl").read_text().splitlines()[-1])
