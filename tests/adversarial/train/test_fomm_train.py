@@ -264,7 +264,7 @@ def test_autoencode_term_rebuilds_the_driving_frame_without_moving_features(tmp_
     rebuilt = autoencode(model, driving)
     assert float(off.autoencode) == 0.0
     assert torch.allclose(on.autoencode, (rebuilt - driving).abs().mean())
-    assert rebuilt.shape == driving.shape and 0 <= float(rebuilt.min()) and float(rebuilt.max()) <= 1
+    assert rebuilt.shape == driving.shape and 0 <= float(rebuilt.detach().min()) and float(rebuilt.detach().max()) <= 1
     without = on.total - 100.0 * 0.5 * on.autoencode
     assert torch.allclose(without, 100.0 * on.reconstruction + 10.0 * (on.equivariance_value + on.equivariance_jacobian), rtol=1e-5)
     record = train(dataclasses.replace(_args(tmp_path / "run", steps=2), autoencode=0.5), _clips(), _record())
