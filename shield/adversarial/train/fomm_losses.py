@@ -110,16 +110,8 @@ class ImagePyramid(nn.Module):
 
 
 def autoencode(model: FOMM, image: torch.Tensor) -> torch.Tensor:
-    """The generator's rebuild of ``image`` through its encoder, bottleneck and decoder,
-    skipping the warp and the occlusion mask (the features are not moved)."""
-    g = model.generator
-    out = g.first(image)
-    for block in g.down_blocks:
-        out = block(out)
-    out = g.bottleneck(out)
-    for block in g.up_blocks:
-        out = block(out)
-    return torch.sigmoid(g.final(out))
+    """The generator's rebuild of ``image`` with no warp and no occlusion mask."""
+    return model.generator.decode(model.generator.encode(image))
 
 
 class FommObjective(nn.Module):

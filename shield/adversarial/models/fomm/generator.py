@@ -69,11 +69,23 @@ class OcclusionAwareGenerator(nn.Module):
             self.bottleneck.add_module(f"r{i}", ResBlock2d(width, kernel_size=3, padding=1))
         self.final = nn.Conv2d(be, common.num_channels, kernel_size=7, padding=3)
 
-    def forward(self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> GeneratorOutput:
-        """Args: source (B, C, H, W) in [0,1]; keypoints of the driving and source frames."""
+    def encode(self, source: torch.Tensor) -> torch.Tensor:
+        """Features of ``source`` (B, C, H, W) in [0,1] before the warp."""
         out = self.first(source)
         for block in self.down_blocks:
             out = block(out)
+        return out
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Image in [0,1] from (warped) features."""
+        out = self.bottleneck(features)
+        for block in self.up_blocks:
+            out = block(out)
+        return torch.sigmoid(self.final(out))
+
+    def forward(self, source: torch.Tensor, kp_driving: Keypoints, kp_source: Keypoints) -> GeneratorOutput:
+        """Args: source (B, C, H, W) in [0,1]; keypoints of the driving and source frames."""
+        out = self.encode(source)
         motion = self.dense_motion_network(source, kp_driving, kp_source)
         h, w = out.shape[2:]
         out = warp(out, _resize_deformation(motion.deformation, h, w))
@@ -83,8 +95,5 @@ class OcclusionAwareGenerator(nn.Module):
                 occlusion = F.interpolate(occlusion, size=(h, w), mode="bilinear", align_corners=True)
             out = out * occlusion
         deformed = warp(source, _resize_deformation(motion.deformation, *source.shape[2:]))
-        out = self.bottleneck(out)
-        for block in self.up_blocks:
-            out = block(out)
-        prediction = torch.sigmoid(self.final(out))
+        prediction = self.decode(out)
         return GeneratorOutput(prediction, motion.mask, motion.sparse_deformed, occlusion, deformed, motion.deformation)
