@@ -228,5 +228,10 @@ class Devnet:
         if _pid_alive(pid):
             log.warning("anvil %d ignored SIGTERM; killing it (state saved up to %ds ago)", pid, STATE_INTERVAL_S)
             os.kill(pid, signal.SIGKILL)
+        # The main thread can show as exited while the others still hold the socket: wait
+        # until the port is free too, so that a start right after this one finds it free.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while (_pid_alive(pid) or _port_open(self.port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True

@@ -164,3 +164,33 @@ def test_busy_port_stale_pid_corrupt_state_lost_deployment(chain_settings: Setti
     assert isinstance(ledger.unavailable, DeploymentMissingError)
     assert ledger.anchor(_req()).status is AnchorStatus.QUEUED
     ledger.close()
+
+
+def test_stop_waits_until_the_node_has_let_go_of_its_port(chain_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose main thread has exited can still hold its socket for a moment."""
+    import threading
+    import time
+
+    from shield.ledger import devnet as devnet_module
+
+    devnet = Devnet(chain_settings)
+    devnet.dir.mkdir(parents=True, exist_ok=True)
+    devnet.pid_file.write_text(str(os.getpid()))
+    monkeypatch.setattr(devnet_module, "_is_our_anvil", lambda pid, state: True)
+    monkeypatch.setattr(devnet_module.os, "kill", lambda pid, sig: None)
+    calls = iter([True])  # alive when stop() looks it up, then gone at once
+    monkeypatch.setattr(devnet_module, "_pid_alive", lambda pid: next(calls, False))
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", chain_settings.chain.anvil_port))
+    holder.listen()
+    released = threading.Event()
+
+    def release_later() -> None:
+        time.sleep(0.5)
+        holder.close()
+        released.set()
+
+    threading.Thread(target=release_later, daemon=True).start()
+    assert devnet.stop() is True
+    assert released.is_set() and not devnet.pid_file.exists()
