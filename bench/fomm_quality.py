@@ -6,7 +6,9 @@ later frame of the same clip; the model reconstructs the driving frame from the
 source with absolute keypoints. We report the mean L1 distance on [0,1] pixels
 against the "copy the source frame" baseline, per clip and overall (frame-weighted),
 and the self-reconstruction L1 (each driving frame rebuilt from itself, no motion):
-the part of the error the generator makes even when the motion is known exactly.
+the part of the error the generator makes even when the motion is known exactly;
+and the no-warp L1 (each driving frame through the generator's encoder and decoder
+alone, no motion network): whether that part comes from the decoder or the motion field.
 CPU time is one forward pass at batch 1 on one thread: the keypoint detector on the
 source and on the driving frame plus the generator.
 
@@ -34,6 +36,7 @@ from shield.adversarial.data import VALIDATION_CLIPS, Clip, list_clips, load_cli
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, load_fomm_mini
 from shield.adversarial.train.common import CheckpointStore
 from shield.adversarial.train.fomm import final_weights
+from shield.adversarial.train.fomm_losses import autoencode
 from shield.config import load_settings
 from shield.tensors import to_tensor
 
@@ -113,13 +116,16 @@ def _strip(t: torch.Tensor) -> np.ndarray:
 
 def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: Path | None) -> dict[str, object]:
     per_clip = {}
-    l1_all, base_all, self_all, grid_rows = [], [], [], []
+    l1_all, base_all, self_all, no_warp_all, grid_rows = [], [], [], [], []
     for clip in clips:
         source, driving = _frames(clip, frames)
         pred = reconstruct(model, source, driving)
         l1 = (pred - driving).abs().mean(dim=(1, 2, 3))
         base = (source - driving).abs().mean(dim=(1, 2, 3))
         itself = (self_reconstruct(model, driving) - driving).abs().mean(dim=(1, 2, 3))
+        with torch.no_grad():
+            no_warp = (autoencode(model, driving) - driving).abs().mean(dim=(1, 2, 3))
+        no_warp_all.append(no_warp)
         l1_all.append(l1)
         base_all.append(base)
         self_all.append(itself)
@@ -129,6 +135,7 @@ def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: P
             "l1": float(l1.mean()),
             "copy_source_l1": float(base.mean()),
             "self_reconstruction_l1": float(itself.mean()),
+            "no_warp_l1": float(no_warp.mean()),
         }
         pick = np.linspace(0, len(driving) - 1, 5).round().astype(int)
         grid_rows += [_strip(source.expand(5, -1, -1, -1)), _strip(driving[pick]), _strip(pred[pick])]
@@ -143,6 +150,7 @@ def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: P
         "copy_source_l1_clip_mean": float(np.mean([c["copy_source_l1"] for c in per_clip.values()])),
         "frames_better_than_copy": float((l1_cat < base_cat).float().mean()),
         "self_reconstruction_l1": float(torch.cat(self_all).mean()),
+        "no_warp_l1": float(torch.cat(no_warp_all).mean()),
         "meets_target": l1_mean <= TARGET_L1 and l1_mean < base_mean,
         "per_clip": per_clip,
     }
