@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
@@ -69,6 +70,16 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((HOST, port)) == 0
+
+
+def _wait_until(done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``done`` every 50 ms for up to ``timeout_s``; whether it came true."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _pid_alive(pid: int) -> bool:
@@ -222,16 +233,11 @@ class Devnet:
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
+        if not _wait_until(lambda: not _pid_alive(pid), STOP_TIMEOUT_S):
             log.warning("anvil %d ignored SIGTERM; killing it (state saved up to %ds ago)", pid, STATE_INTERVAL_S)
             os.kill(pid, signal.SIGKILL)
         # The main thread can show as exited while the others still hold the socket: wait
         # until the port is free too, so that a start right after this one finds it free.
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while (_pid_alive(pid) or _port_open(self.port)) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until(lambda: not _pid_alive(pid) and not _port_open(self.port), STOP_TIMEOUT_S)
         self.pid_file.unlink(missing_ok=True)
         return True

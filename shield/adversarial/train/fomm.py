@@ -236,12 +236,9 @@ def train(
         if state is not None and "ema" in state:
             average.load(state["ema"])
     record.begin_session()
-    record.sessions[-1]["lr"] = args.lr
-    record.sessions[-1]["augment"] = args.augment
-    record.sessions[-1]["ema"] = args.ema
-    record.sessions[-1]["stills"] = args.stills
-    record.sessions[-1]["scales"] = list(args.scales)
-    record.sessions[-1]["autoencode"] = args.autoencode
+    record.sessions[-1].update(
+        lr=args.lr, augment=args.augment, ema=args.ema, stills=args.stills, scales=list(args.scales), autoencode=args.autoencode
+    )
     start = clock()
     stop = stop or StopFlag()
     saved_step = step

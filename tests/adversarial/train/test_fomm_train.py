@@ -240,7 +240,7 @@ def test_full_resolution_scale_alone_makes_the_reconstruction_term_the_plain_l1(
     assert record.sessions[-1]["scales"] == [1.0]
 
 
-def test_autoencode_term_rebuilds_the_driving_frame_without_moving_features(tmp_path: Path) -> None:
+def test_autoencode_term_is_the_l1_of_the_generators_no_warp_rebuild(tmp_path: Path) -> None:
     from shield.adversarial.train.fomm_losses import autoencode
 
     torch.manual_seed(0)
