@@ -9,7 +9,9 @@ subsample of frames, build one square crop per frame around the face (enlarged
 The train/validation split is by clip (never by frame) and fixed: see
 :data:`VALIDATION_CLIPS`. Still portraits (``photos/liveportrait_*.jpg``, cropped the
 same way) can widen the set of faces a motion model sees; photos of the people in
-validation clips (:data:`VALIDATION_PHOTOS`) are never among them. Clips named
+validation clips (:data:`VALIDATION_PHOTOS`) are never among them. The labelled
+``deepface_*`` photos (``photos_identities.csv``) can widen it further, except those of
+the people the protection benchmark is measured on (:data:`PROTECTION_PEOPLE`). Clips named
 ``vexpress_vasa-1_*`` and ``vexpress_emo_*`` are generated videos (demo outputs of other
 methods) and are labelled ``synthetic``.
 """
@@ -30,6 +32,7 @@ from shield.imaging.hashing import file_sha256
 __all__ = [
     "VALIDATION_CLIPS",
     "VALIDATION_PHOTOS",
+    "PROTECTION_PEOPLE",
     "CROP_ENLARGE",
     "ClipMeta",
     "Clip",
@@ -41,6 +44,7 @@ __all__ = [
     "load_clips",
     "list_stills",
     "load_stills",
+    "photo_identities",
     "cache_dir",
 ]
 
@@ -59,6 +63,11 @@ VALIDATION_CLIPS: tuple[str, ...] = (
 
 #: Portraits of people who appear in validation clips: never used for training.
 VALIDATION_PHOTOS: tuple[str, ...] = ("liveportrait_d12", "liveportrait_d19", "vexpress_aoc_ref")
+
+#: People (``photos_identities.csv``) in the photos ``shield bench protection`` is
+#: measured on (the first six by name, see bench/README.md): never used for training, so
+#: the benchmark's faces stay unseen by the models it attacks.
+PROTECTION_PEOPLE: tuple[str, ...] = ("person_00", "person_03")
 
 #: Side of the square crop relative to the detected face box side (FOMM vox-like).
 CROP_ENLARGE = 1.7
@@ -262,26 +271,47 @@ def load_clips(data_dir: Path, resolution: int, home: Path, names: Iterable[str]
     return [load_clip(p, resolution, home) for p in paths]
 
 
-def list_stills(data_dir: Path) -> list[Path]:
-    """Sorted training portraits: ``photos/liveportrait_*.jpg`` except :data:`VALIDATION_PHOTOS`.
+def list_stills(data_dir: Path, kind: str = "portraits") -> list[Path]:
+    """Sorted training photos of one kind.
 
-    The other photos (``deepface_*``) are kept for identity and protection evaluation.
+    ``portraits``: ``photos/liveportrait_*.jpg`` except :data:`VALIDATION_PHOTOS`.
+    ``labelled``: the ``deepface_*`` photos listed in ``photos_identities.csv`` except
+    those of :data:`PROTECTION_PEOPLE`. Unlabelled photos (a couple, a group, a mirrored
+    copy) are never used: who is in them is unknown.
     """
     photos = Path(data_dir) / "photos"
     if not photos.is_dir():
         raise InputError(f"{photos}: no photos folder", fix="set SHIELD_DATA_DIR to the shared data folder")
-    return [p for p in sorted(photos.glob("liveportrait_*.jpg")) if p.stem not in VALIDATION_PHOTOS]
+    if kind == "portraits":
+        return [p for p in sorted(photos.glob("liveportrait_*.jpg")) if p.stem not in VALIDATION_PHOTOS]
+    if kind == "labelled":
+        people = photo_identities(data_dir)
+        return sorted(photos / name for name, person in people.items() if person not in PROTECTION_PEOPLE and (photos / name).is_file())
+    raise ValueError(f"unknown kind of still photos: {kind!r}")
 
 
-def load_stills(data_dir: Path, resolution: int) -> list[np.ndarray]:
-    """One (R, R, 3) uint8 face crop per training portrait, cropped like a clip frame.
+def photo_identities(data_dir: Path) -> dict[str, str]:
+    """``{photo file name: person}`` from ``photos_identities.csv`` (rows ``photos/NAME,person``)."""
+    import csv
 
-    A portrait where the detector finds no face is skipped with a warning.
+    table = Path(data_dir) / "photos_identities.csv"
+    try:
+        with table.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {Path(row["file"]).name: row["identity"] for row in rows}
+    except (OSError, KeyError, csv.Error) as exc:
+        raise InputError(f"{table}: cannot read the photo identities ({exc})", fix="set SHIELD_DATA_DIR to the shared data folder") from exc
+
+
+def load_stills(data_dir: Path, resolution: int, kind: str = "portraits") -> list[np.ndarray]:
+    """One (R, R, 3) uint8 face crop per training photo of ``kind`` (:func:`list_stills`), cropped like a clip frame.
+
+    A photo where the detector finds no face is skipped with a warning.
     """
     from PIL import Image
 
     crops = []
-    for path in list_stills(data_dir):
+    for path in list_stills(data_dir, kind):
         with Image.open(path) as im:
             img = np.asarray(im.convert("RGB"))
         detections = _detect([img])

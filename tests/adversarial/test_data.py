@@ -9,6 +9,7 @@ import pytest
 
 from shield.adversarial.data import (
     CROP_ENLARGE,
+    PROTECTION_PEOPLE,
     VALIDATION_CLIPS,
     VALIDATION_PHOTOS,
     NoFaceInClipError,
@@ -20,6 +21,7 @@ from shield.adversarial.data import (
     load_clip,
     load_clips,
     load_stills,
+    photo_identities,
     split_clips,
 )
 from shield.errors import FaceError, InputError
@@ -77,6 +79,38 @@ def test_training_portraits_leave_out_validation_people_and_evaluation_photos(tm
         Image.new("RGB", (40, 30), (90, 120, 150)).save(photos / f"{name}.jpg")
     assert [p.stem for p in list_stills(tmp_path)] == ["liveportrait_a", "liveportrait_b"]
     assert load_stills(tmp_path, 32) == []  # flat images: no face found, skipped
+
+
+def test_labelled_training_photos_leave_out_protection_people_and_unlabelled_photos(tmp_path: Path) -> None:
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("deepface_img1", "deepface_img2", "deepface_img3", "deepface_couple", "liveportrait_a"):
+        Image.new("RGB", (40, 30), (90, 120, 150)).save(photos / f"{name}.jpg")
+    table = tmp_path / "photos_identities.csv"
+    with pytest.raises(InputError):
+        list_stills(tmp_path, "labelled")  # no table
+    rows = ["photos/deepface_img1.jpg,person_x", f"photos/deepface_img2.jpg,{PROTECTION_PEOPLE[0]}", "photos/deepface_img9.jpg,person_y"]
+    table.write_text("file,identity\n" + "\n".join(rows) + "\n")
+    # img2: a protection-benchmark person; img9: listed but absent; couple, img3: not labelled
+    assert [p.name for p in list_stills(tmp_path, "labelled")] == ["deepface_img1.jpg"]
+    assert [p.stem for p in list_stills(tmp_path)] == ["liveportrait_a"]
+    with pytest.raises(ValueError):
+        list_stills(tmp_path, "everything")
+    table.write_text("name,who\nphotos/deepface_img1.jpg,person_x\n")
+    with pytest.raises(InputError):
+        photo_identities(tmp_path)
+
+
+def test_protection_benchmark_photos_are_never_training_photos(shared_data: Path) -> None:
+    people = photo_identities(shared_data)
+    # bench/README.md: `shield bench protection` runs on the first six photos by name
+    benchmark = [p.name for p in sorted((shared_data / "photos").iterdir()) if p.suffix.lower() in {".jpg", ".jpeg", ".png"}][:6]
+    assert {people[name] for name in benchmark if name in people} <= set(PROTECTION_PEOPLE)
+    training = {p.name for kind in ("portraits", "labelled") for p in list_stills(shared_data, kind)}
+    assert training.isdisjoint(benchmark)
+    assert len(list_stills(shared_data, "labelled")) >= 40
 
 
 def test_training_portraits_are_face_crops(shared_data: Path) -> None:

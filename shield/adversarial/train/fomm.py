@@ -68,7 +68,7 @@ class TrainArgs:
     ssim: float = 0.0
     augment: str = "flip"
     ema: float = 0.0  # decay of the weight average; 0: none
-    stills: bool = False  # add the training portraits (see main)
+    stills: str = "none"  # training photos added as still "clips": none, portraits, all (see main)
     scales: tuple[float, ...] = LossWeights.scales  # pyramid levels of the L1 term
     autoencode: float = 0.0  # weight of the no-warp rebuild term, relative to the reconstruction
 
@@ -103,6 +103,8 @@ FLIP_ONLY = Augment()
 #: Flips, colour and source motion.
 FULL = Augment(color=0.8, move=0.5)
 AUGMENTS: dict[str, Augment] = {"flip": FLIP_ONLY, "full": FULL}
+#: Choices of ``--stills``.
+STILLS = ("none", "portraits", "all")
 
 
 class PairSampler:
@@ -112,22 +114,38 @@ class PairSampler:
         clips: list of (T, R, R, 3) uint8 arrays (training clips only).
         rng: numpy generator (its state is checkpointed).
         augment: what to vary (see :class:`Augment`).
+        weights: relative chance of drawing each clip; None: all equal.
     """
 
-    def __init__(self, clips: Sequence[np.ndarray], rng: np.random.Generator, augment: Augment = FLIP_ONLY) -> None:
-        usable = [c for c in clips if len(c) >= 2]
-        if not usable:
+    def __init__(
+        self, clips: Sequence[np.ndarray], rng: np.random.Generator, augment: Augment = FLIP_ONLY, weights: Sequence[float] | None = None
+    ) -> None:
+        if weights is not None and len(weights) != len(clips):
+            raise ValueError(f"{len(weights)} weights for {len(clips)} clips")
+        keep = [k for k, c in enumerate(clips) if len(c) >= 2]
+        if not keep:
             raise ValueError("need at least one clip with two frames")
-        self.clips = usable
+        self.clips = [clips[k] for k in keep]
+        self.chances: np.ndarray | None = None
+        if weights is not None:
+            w = np.array([weights[k] for k in keep], dtype=np.float64)
+            if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+                raise ValueError("clip weights must be finite, >= 0 and not all 0")
+            self.chances = w / w.sum()
         self.rng = rng
         self.augment = augment
+
+    def _pick(self) -> np.ndarray:
+        if self.chances is None:
+            return self.clips[int(self.rng.integers(len(self.clips)))]
+        return self.clips[int(self.rng.choice(len(self.clips), p=self.chances))]
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         from shield.tensors import to_tensor
 
         src, drv = [], []
         for _ in range(size):
-            clip = self.clips[int(self.rng.integers(len(self.clips)))]
+            clip = self._pick()
             i, j = self.rng.choice(len(clip), size=2, replace=False)
             a, b = clip[i], clip[j]
             if self.rng.random() < self.augment.flip:
@@ -205,8 +223,12 @@ def train(
     *,
     clock: Callable[[], float] = time.monotonic,
     stop: StopFlag | None = None,
+    weights: Sequence[float] | None = None,
 ) -> RunRecord:
-    """Run (or resume) training in ``args.out``; returns the updated run record."""
+    """Run (or resume) training in ``args.out``; returns the updated run record.
+
+    ``weights``: relative chance of drawing each of ``clips`` (see :class:`PairSampler`).
+    """
     torch.set_num_threads(args.threads)
     config = CONFIGS[args.config]
     rng = seed_everything(args.seed)
@@ -215,7 +237,7 @@ def train(
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place; torch's stubs omit the keyword
     objective = FommObjective(model, LossWeights(ssim=args.ssim, scales=args.scales, autoencode=args.autoencode))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    sampler = PairSampler(clips, rng, AUGMENTS[args.augment])
+    sampler = PairSampler(clips, rng, AUGMENTS[args.augment], weights)
     store = CheckpointStore(args.out)
     losses = LossLog(args.out / "losses.jsonl")
     step, wall_before = 0, 0.0
@@ -299,8 +321,10 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep an exponential moving average of the weights with this decay (e.g. 0.999); "
                         "it is what gets exported; 0 disables it")  # fmt: skip
-    p.add_argument("--stills", action="store_true",
-                   help="also train on the still portraits of the shared data (photos of validation people excluded)")
+    p.add_argument("--stills", nargs="?", choices=STILLS, default="none", const="portraits",
+                   help="also train on still photos of the shared data: 'portraits' (the default when given alone: "
+                        "liveportrait_*, photos of validation people excluded) or 'all' (also the labelled deepface_* "
+                        "photos, people of the protection benchmark excluded)")  # fmt: skip
     p.add_argument("--scales", default=",".join(str(x) for x in LossWeights.scales),
                    help="comma-separated pyramid levels of the L1 reconstruction term, each in (0, 1] "
                         "(e.g. 1 for the full-resolution L1 alone)")  # fmt: skip
@@ -342,11 +366,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     train_names, val_names = split_clips(p.stem for p in list_clips(data_dir))
     frames = [c.frames for c in load_clips(data_dir, config.resolution, home, names=train_names)]
-    if args.stills:
-        # Each portrait is a clip of two identical frames: half its pairs teach the
+    weights: list[float] | None = None
+    if args.stills != "none":
+        # Each photo is a clip of two identical frames: half its pairs teach the
         # generator to rebuild a face it never saw, the other half (with --augment full)
         # to undo the random source warp.
-        frames += [np.stack([still, still]) for still in load_stills(data_dir, config.resolution)]
+        portraits = load_stills(data_dir, config.resolution)
+        labelled = load_stills(data_dir, config.resolution, "labelled") if args.stills == "all" else []
+        stills = portraits + labelled
+        if labelled:
+            # The photos together are drawn as often as the portraits alone would
+            # be: more faces, not fewer video pairs.
+            weights = [1.0] * len(frames) + [len(portraits) / len(stills)] * len(stills)
+        frames += [np.stack([still, still]) for still in stills]
     args.out.mkdir(parents=True, exist_ok=True)
     record = RunRecord.load(args.out) or RunRecord(
         command=[sys.executable, "-m", "shield.adversarial.train.fomm", *(argv if argv is not None else sys.argv[1:])],
@@ -358,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = StopFlag().install()
     try:
-        train(args, frames, record, stop=stop)
+        train(args, frames, record, stop=stop, weights=weights)
     finally:
         stop.uninstall()
     return 0

@@ -167,6 +167,33 @@ def test_colour_change_is_shared_by_both_frames() -> None:
     assert not any(_is_clip_frame(s, still) for s in source)
 
 
+def test_sampler_draws_clips_by_their_weights() -> None:
+    clips = _clips()
+    sampler = PairSampler(clips, np.random.default_rng(0), Augment(flip=0.0), weights=[0.0, 1.0, 3.0])
+    drawn = [next(k for k, c in enumerate(clips) if _is_clip_frame(d, c)) for d in sampler.batch(400)[1]]
+    counts = np.bincount(drawn, minlength=3)
+    assert counts[0] == 0 and 2.4 < counts[2] / counts[1] < 3.8  # 3:1, within sampling noise
+
+
+@pytest.mark.parametrize("weights", [[1.0, 1.0], [0.0, 0.0, 0.0], [1.0, -1.0, 1.0], [1.0, float("nan"), 1.0]])
+def test_sampler_refuses_weights_that_do_not_fit(weights: list[float]) -> None:
+    with pytest.raises(ValueError):
+        PairSampler(_clips(), np.random.default_rng(0), weights=weights)
+
+
+def test_sampler_weights_follow_their_clips_past_single_frames() -> None:
+    clips = _clips()
+    single = clips[0][:1]  # one frame: no pair, left out with its weight
+    sampler = PairSampler([single, clips[1], clips[2]], np.random.default_rng(0), Augment(flip=0.0), weights=[5.0, 0.0, 1.0])
+    assert all(_is_clip_frame(d, clips[2]) for d in sampler.batch(20)[1])
+
+
+def test_still_photo_choice_parses() -> None:
+    from shield.adversarial.train.fomm import _parse
+
+    assert [_parse(["--seed", "1", "--out", "x", *extra])[0].stills for extra in ([], ["--stills"], ["--stills", "all"])] == ["none", "portraits", "all"]
+
+
 def test_every_named_augmentation_trains(tmp_path: Path) -> None:
     for name in AUGMENTS:
         args = dataclasses.replace(_args(tmp_path / name, steps=2), augment=name)
@@ -217,7 +244,8 @@ def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> 
     ("flag", "value"),
     [("--ema", "1.5")]
     + [("--scales", v) for v in ["", "1,,0.5", "0", "1.5", "nan", "-0.5", "half"]]
-    + [("--autoencode", v) for v in ["-1", "nan", "inf"]],
+    + [("--autoencode", v) for v in ["-1", "nan", "inf"]]
+    + [("--stills", "some")],
 )
 def test_impossible_settings_are_refused_before_training(tmp_path: Path, flag: str, value: str) -> None:
     from shield.adversarial.train.fomm import main
