@@ -118,9 +118,12 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
         ax.axhline(TARGET_L1, color="C2", ls=":", lw=1.5, label=f"target {TARGET_L1}")
         record_path = run / "run.json"
         sessions = json.loads(record_path.read_text()).get("sessions", []) if record_path.is_file() else []
-        for s in sessions[1:]:
+        for i, s in enumerate(sessions[1:]):
             ax.axvline(s["start_step"], color="0.85", lw=1)
-            ax.text(s["start_step"], 0.105, f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}{' +stills' if s.get('stills') else ''}", fontsize=7, va="top")
+            stills = s.get("stills") or "none"  # older sessions recorded True for the portraits
+            extra = "" if stills == "none" else " +" + ("portraits" if stills is True else str(stills))
+            # three staggered rows keep the labels of close sessions apart
+            ax.text(s["start_step"], 0.108 - 0.0075 * (i % 3), f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}{extra}", fontsize=6, va="top")
         ax.set_title(name)
         ax.set_xlabel("training step (batch 8)")
         ax.set_ylim(0.03, 0.11)
