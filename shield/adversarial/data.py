@@ -295,12 +295,19 @@ def photo_identities(data_dir: Path) -> dict[str, str]:
     import csv
 
     table = Path(data_dir) / "photos_identities.csv"
+    fix = "set SHIELD_DATA_DIR to the shared data folder"
     try:
         with table.open(newline="") as f:
             rows = list(csv.DictReader(f))
-        return {Path(row["file"]).name: row["identity"] for row in rows}
-    except (OSError, KeyError, csv.Error) as exc:
-        raise InputError(f"{table}: cannot read the photo identities ({exc})", fix="set SHIELD_DATA_DIR to the shared data folder") from exc
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{table}: cannot read the photo identities ({exc})", fix=fix) from exc
+    people = {}
+    for line, row in enumerate(rows, start=2):
+        name, person = row.get("file"), row.get("identity")
+        if not name or not person:
+            raise InputError(f"{table}, line {line}: a row needs a file and an identity", fix=fix)
+        people[Path(name).name] = person
+    return people
 
 
 def load_stills(data_dir: Path, resolution: int, kind: str = "portraits") -> list[np.ndarray]:

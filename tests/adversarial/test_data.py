@@ -98,7 +98,11 @@ def test_labelled_training_photos_leave_out_protection_people_and_unlabelled_pho
     assert [p.stem for p in list_stills(tmp_path)] == ["liveportrait_a"]
     with pytest.raises(ValueError):
         list_stills(tmp_path, "everything")
-    table.write_text("name,who\nphotos/deepface_img1.jpg,person_x\n")
+    for broken in ("name,who\nphotos/deepface_img1.jpg,person_x\n", "file,identity\nphotos/deepface_img1.jpg\n", "file,identity\n,person_x\n"):
+        table.write_text(broken)
+        with pytest.raises(InputError):
+            photo_identities(tmp_path)
+    table.write_bytes(b"file,identity\n\xff\xfe\x00,\x81\n")
     with pytest.raises(InputError):
         photo_identities(tmp_path)
 

@@ -378,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The photos together are drawn as often as the portraits alone would
             # be: more faces, not fewer video pairs.
             weights = [1.0] * len(frames) + [len(portraits) / len(stills)] * len(stills)
+        log.info("%d still photos, drawn in %.0f%% of the pairs", len(stills), 100 * len(portraits) / (len(frames) + len(portraits)))
         frames += [np.stack([still, still]) for still in stills]
     args.out.mkdir(parents=True, exist_ok=True)
     record = RunRecord.load(args.out) or RunRecord(
