@@ -63,9 +63,7 @@ def protection(
     from shield.adversarial.threat_models import TRANSFER_FOMM, load_threat_models
 
     torch.set_num_threads(1)  # small 64 px models: one thread per process is fastest on a shared CPU
-    photos = sorted(p for p in photos_dir.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[skip:]
-    if limit is not None:
-        photos = photos[:limit]
+    photos = benchmark_photos(photos_dir, skip, limit)
     models = load_threat_models("cpu")
     transfer = {TRANSFER_FOMM: load_fomm_mini(TRANSFER_FOMM, "cpu")}
     fig_dir = figures_dir or (json_out.parent if json_out is not None else None)
@@ -111,3 +109,9 @@ def protection(
     if fig_dir is not None:
         plot_summary(report, fig_dir / f"{stem}.png")
     emit_json({"summary": report["summary"], "baseline_summary": report["baseline_summary"], "ratios": report["ratios"]})
+
+
+def benchmark_photos(photos_dir: Path, skip: int = 0, limit: int | None = None) -> list[Path]:
+    """The photos ``shield bench protection`` evaluates: images sorted by name, ``skip`` then ``limit``."""
+    photos = sorted(p for p in photos_dir.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[skip:]
+    return photos if limit is None else photos[:limit]

@@ -110,7 +110,9 @@ def test_labelled_training_photos_leave_out_protection_people_and_unlabelled_pho
 def test_protection_benchmark_photos_are_never_training_photos(shared_data: Path) -> None:
     people = photo_identities(shared_data)
     # bench/README.md: `shield bench protection` runs on the first six photos by name
-    benchmark = [p.name for p in sorted((shared_data / "photos").iterdir()) if p.suffix.lower() in {".jpg", ".jpeg", ".png"}][:6]
+    from shield.commands.bench import benchmark_photos
+
+    benchmark = [p.name for p in benchmark_photos(shared_data / "photos", limit=6)]
     assert {people[name] for name in benchmark if name in people} <= set(PROTECTION_PEOPLE)
     training = {p.name for kind in ("portraits", "labelled") for p in list_stills(shared_data, kind)}
     assert training.isdisjoint(benchmark)
