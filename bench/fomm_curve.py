@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fomm_quality import TARGET_L1, _frames, reconstruct  # noqa: E402
+from fomm_quality import TARGET_L1, clip_errors  # noqa: E402
 
 from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
 from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
@@ -44,12 +44,8 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 def held_out_l1(model: FOMM, clips: list[Clip], frames: int) -> tuple[float, float]:
     """Frame-weighted L1 of ``model`` on the held-out ``clips`` and of copying the source frame."""
-    l1, copy = [], []
-    for clip in clips:
-        source, driving = _frames(clip, frames)
-        l1.append((reconstruct(model, source, driving) - driving).abs().mean(dim=(1, 2, 3)))
-        copy.append((source - driving).abs().mean(dim=(1, 2, 3)))
-    return float(torch.cat(l1).mean()), float(torch.cat(copy).mean())
+    errors = [clip_errors(model, clip, frames) for clip in clips]
+    return float(torch.cat([e.l1 for e in errors]).mean()), float(torch.cat([e.copy_source_l1 for e in errors]).mean())
 
 
 def record(runs: dict[str, Path], log: Path, frames: int) -> None:

@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -114,14 +115,26 @@ def _strip(t: torch.Tensor) -> np.ndarray:
     return (t.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy().transpose(1, 0, 2, 3).reshape(t.shape[2], -1, 3)
 
 
+class ClipErrors(NamedTuple):
+    source: torch.Tensor  # the clip's first frame, 1x3xHxW
+    driving: torch.Tensor  # the frames rebuilt from it, Nx3xHxW
+    pred: torch.Tensor  # the model's reconstruction of ``driving``
+    l1: torch.Tensor  # per-frame L1 of ``pred``, N
+    copy_source_l1: torch.Tensor  # per-frame L1 of copying ``source``, N
+
+
+def clip_errors(model: FOMM, clip: Clip, frames: int) -> ClipErrors:
+    """Same-clip reconstruction of up to ``frames`` frames of ``clip`` from its first frame, and its per-frame errors."""
+    source, driving = _frames(clip, frames)
+    pred = reconstruct(model, source, driving)
+    return ClipErrors(source, driving, pred, (pred - driving).abs().mean(dim=(1, 2, 3)), (source - driving).abs().mean(dim=(1, 2, 3)))
+
+
 def evaluate(name: str, model: FOMM, clips: list[Clip], frames: int, grid_dir: Path | None) -> dict[str, object]:
     per_clip = {}
     l1_all, base_all, self_all, no_warp_all, grid_rows = [], [], [], [], []
     for clip in clips:
-        source, driving = _frames(clip, frames)
-        pred = reconstruct(model, source, driving)
-        l1 = (pred - driving).abs().mean(dim=(1, 2, 3))
-        base = (source - driving).abs().mean(dim=(1, 2, 3))
+        source, driving, pred, l1, base = clip_errors(model, clip, frames)
         itself = (self_reconstruct(model, driving) - driving).abs().mean(dim=(1, 2, 3))
         with torch.no_grad():
             no_warp = (autoencode(model, driving) - driving).abs().mean(dim=(1, 2, 3))
