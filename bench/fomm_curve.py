@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fomm_quality import TARGET_L1, clip_errors  # noqa: E402
 
 from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
-from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
+from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, weights_path  # noqa: E402
+from shield.adversarial.train.export_fomm import INDEX_NAME  # noqa: E402
 from shield.adversarial.train.common import CheckpointStore  # noqa: E402
 from shield.config import load_settings  # noqa: E402
 
@@ -91,6 +92,23 @@ def _smoothed(run: Path, window: int = 25) -> tuple[np.ndarray, np.ndarray]:
     return steps[window - 1 :], np.convolve(l1, kernel, mode="valid")
 
 
+def _settings(session: dict[str, Any]) -> dict[str, str]:
+    """What a training session was run with, as plot labels."""
+    stills = session.get("stills") or "none"
+    return {
+        "lr": f"lr {session.get('lr', '?')}",
+        "augment": f"aug {session.get('augment', 'flip')}",
+        "ema": f"avg {session.get('ema') or 'off'}",
+        "stills": "stills " + ("portraits" if stills is True else str(stills)),  # older sessions recorded True for the portraits
+    }
+
+
+def _session_labels(sessions: list[dict[str, Any]]) -> list[str]:
+    """For each session after the first, the settings that changed from the session before it."""
+    before = [_settings(s) for s in sessions]
+    return ["\n".join(v for k, v in now.items() if now[k] != prev[k]) for prev, now in zip(before, before[1:], strict=False)]
+
+
 def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
     import matplotlib
 
@@ -98,6 +116,9 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     entries = _read_log(log)
+    index = weights_path(FOMM_MINI_NAMES[0]).parent / INDEX_NAME
+    models = json.loads(index.read_text())["models"] if index.is_file() else {}
+    shipped = {name: int(m["checkpoint_step"]) for name, m in models.items()}  # the step each shipped file was exported at
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), sharey=True, squeeze=False)
     for ax, (name, run) in zip(axes[0], runs.items(), strict=True):
         steps, l1 = _smoothed(run)
@@ -108,18 +129,21 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
         ema = sorted((int(e["step"]), float(e["ema_held_out_l1"])) for e in entries if e["run"] == name and "ema_held_out_l1" in e)
         if ema:
             ax.plot(*zip(*ema, strict=True), "s-", color="C1", ms=4, label="held-out L1, weight average")
+            if name in shipped and shipped[name] in dict(ema):
+                ax.plot(shipped[name], dict(ema)[shipped[name]], "*", color="k", ms=11, zorder=5,
+                        label=f"shipped (step {shipped[name]})")
         copies = [float(e["copy_source_l1"]) for e in entries if e["run"] == name]
         if copies:
             ax.axhline(copies[-1], color="C3", ls="--", lw=1, label=f"copy the source frame ({copies[-1]:.3f})")
         ax.axhline(TARGET_L1, color="C2", ls=":", lw=1.5, label=f"target {TARGET_L1}")
         record_path = run / "run.json"
         sessions = json.loads(record_path.read_text()).get("sessions", []) if record_path.is_file() else []
-        for i, s in enumerate(sessions[1:]):
+        labels = _session_labels(sessions)
+        for i, (s, label) in enumerate(zip(sessions[1:], labels, strict=True)):
             ax.axvline(s["start_step"], color="0.85", lw=1)
-            stills = s.get("stills") or "none"  # older sessions recorded True for the portraits
-            extra = "" if stills == "none" else " +" + ("portraits" if stills is True else str(stills))
-            # three staggered rows keep the labels of close sessions apart
-            ax.text(s["start_step"], 0.108 - 0.0075 * (i % 3), f" lr {s.get('lr', '?')}\n {s.get('augment', 'flip')}{extra}", fontsize=6, va="top")
+            if label:  # a session that changed nothing is only a resume
+                # staggered rows keep the labels of close sessions apart
+                ax.text(s["start_step"], 0.109 - 0.008 * (i % 3), " " + label.replace("\n", "\n "), fontsize=6, va="top")
         ax.set_title(name)
         ax.set_xlabel("training step (batch 8)")
         ax.set_ylim(0.03, 0.11)
