@@ -34,7 +34,8 @@ from shield.adversarial.train.common import (
     rng_state,
     seed_everything,
 )
-from shield.adversarial.train.fomm_losses import FommObjective, LossWeights
+from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
+from shield.adversarial.train.fomm_losses import DlibFeatures, FommObjective, LossWeights
 
 __all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "final_weights", "main"]
 
@@ -71,6 +72,7 @@ class TrainArgs:
     stills: str = "none"  # training photos added as still "clips": none, portraits, all (see main)
     scales: tuple[float, ...] = LossWeights.scales  # pyramid levels of the L1 term
     autoencode: float = 0.0  # weight of the no-warp rebuild term, relative to the reconstruction
+    perceptual: float = 0.0  # weight of the dlib-feature term, relative to the reconstruction
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,9 @@ def train(
     # channels-last convolutions run about 1.3x faster on CPU (oneDNN); same arithmetic.
     model = FOMM(config).train()
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place; torch's stubs omit the keyword
-    objective = FommObjective(model, LossWeights(ssim=args.ssim, scales=args.scales, autoencode=args.autoencode))
+    features = DlibFeatures(load_dlib_descriptor()) if args.perceptual > 0 else None
+    loss_weights = LossWeights(ssim=args.ssim, scales=args.scales, autoencode=args.autoencode, perceptual=args.perceptual)
+    objective = FommObjective(model, loss_weights, features)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     sampler = PairSampler(clips, rng, AUGMENTS[args.augment], weights)
     store = CheckpointStore(args.out)
@@ -259,7 +263,8 @@ def train(
             average.load(state["ema"])
     record.begin_session()
     record.sessions[-1].update(
-        lr=args.lr, augment=args.augment, ema=args.ema, stills=args.stills, scales=list(args.scales), autoencode=args.autoencode
+        lr=args.lr, augment=args.augment, ema=args.ema, stills=args.stills, scales=list(args.scales), autoencode=args.autoencode,
+        perceptual=args.perceptual,
     )
     start = clock()
     stop = stop or StopFlag()
@@ -331,6 +336,10 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
     p.add_argument("--autoencode", type=float, default=0.0,
                    help="weight, relative to the reconstruction term, of an L1 term on the generator's rebuild of the "
                         "driving frame with no warp (teaches the decoder to keep detail); 0 disables it")  # fmt: skip
+    p.add_argument("--perceptual", type=float, default=0.0,
+                   help="weight, relative to the reconstruction term, of an L1 term on features of dlib's face "
+                        "descriptor network (the released weights, frozen) between prediction and driving frame; "
+                        "0 disables it")  # fmt: skip
     p.add_argument("--data-dir", type=Path, default=None, help="shared data folder (default: settings)")
     p.add_argument("--home", type=Path, default=None, help="frame cache home (default: settings)")
     ns = p.parse_args(argv)
@@ -338,13 +347,15 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
         p.error(f"--ema must be in [0, 1), got {ns.ema}")
     if not 0.0 <= ns.autoencode < float("inf"):  # also refuses nan
         p.error(f"--autoencode must be a finite weight >= 0, got {ns.autoencode}")
+    if not 0.0 <= ns.perceptual < float("inf"):
+        p.error(f"--perceptual must be a finite weight >= 0, got {ns.perceptual}")
     scales = _parse_scales(ns.scales)
     if scales is None:
         p.error(f"--scales must be comma-separated numbers in (0, 1], got {ns.scales!r}")
     args = TrainArgs(
         seed=ns.seed, out=ns.out, config=ns.config, batch=ns.batch, lr=ns.lr, steps=ns.steps, max_minutes=ns.max_minutes,
         ckpt_every=ns.ckpt_every, log_every=ns.log_every, threads=ns.threads, ssim=ns.ssim, augment=ns.augment, ema=ns.ema, stills=ns.stills,
-        scales=scales, autoencode=ns.autoencode,
+        scales=scales, autoencode=ns.autoencode, perceptual=ns.perceptual,
     )  # fmt: skip
     return args, ns
 

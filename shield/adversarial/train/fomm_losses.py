@@ -13,6 +13,9 @@ under a random thin-plate-spline warp. Differences here, stated plainly:
   driving frame with no warp and no occlusion (:func:`autoencode`). Without a
   perceptual loss the decoder learns to blur; this term asks it to carry detail
   through. It adds no parameters: the network is the paper's.
+- optionally (``perceptual`` > 0) the paper's idea of a perceptual loss with the one
+  trained image network available offline: L1 between features of dlib's face
+  descriptor (:class:`DlibFeatures`) of the prediction and of the driving frame.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from shield.adversarial.metrics import ssim
+from shield.adversarial.models.dlib_resnet import DlibFaceDescriptor
 from shield.adversarial.models.blocks import AntiAliasInterpolation2d, make_coordinate_grid
 from shield.adversarial.models.fomm import FOMM, Keypoints
 
-__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "FommObjective", "autoencode"]
+__all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "DlibFeatures", "FommObjective", "autoencode"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class LossWeights:
     reconstruction: float = 100.0
     ssim: float = 0.0
     autoencode: float = 0.0
+    perceptual: float = 0.0  # relative to the reconstruction term, like autoencode
     equivariance_value: float = 10.0
     equivariance_jacobian: float = 10.0
     sigma_affine: float = 0.05
@@ -51,6 +56,7 @@ class LossTerms(NamedTuple):
     reconstruction: torch.Tensor
     ssim: torch.Tensor
     autoencode: torch.Tensor  # L1 of the generator's rebuild with no warp (0 when off)
+    perceptual: torch.Tensor  # mean L1 of dlib face-network features (0 when off)
     equivariance_value: torch.Tensor
     equivariance_jacobian: torch.Tensor
     l1: torch.Tensor  # unweighted full-scale L1 on [0,1], for monitoring
@@ -109,6 +115,38 @@ class ImagePyramid(nn.Module):
         return [down(x) for down in self.downs]
 
 
+class DlibFeatures(nn.Module):
+    """Activations of dlib's face descriptor network, for a perceptual loss.
+
+    Frames are resized to ``size`` px and run through the stem and the first ``units``
+    residual units (default: up to the 128-channel level). The network's convolutions
+    are unpadded, so ``size`` must leave the deepest unit a few pixels; 128 does.
+    The network is frozen: it is a fixed measure, not trained.
+    """
+
+    def __init__(self, net: DlibFaceDescriptor, size: int = 128, units: int = 10) -> None:
+        super().__init__()
+        self.net = net.eval().requires_grad_(False)
+        self.size = size
+        self.units = units
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        x = F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        x = (x * 255.0 - self.net.mean) / 256.0
+        x = F.max_pool2d(F.relu(self.net.stem_aff(self.net.stem_conv(x))), 3, 2)
+        out = [x]
+        for unit in list(self.net.units)[: self.units]:
+            x = unit(x)
+            out.append(x)
+        return out
+
+    def distance(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean over levels of the L1 between features; no gradient flows into ``target``."""
+        with torch.no_grad():
+            wanted = self(target)
+        return torch.stack([(a - b).abs().mean() for a, b in zip(self(prediction), wanted, strict=True)]).mean()
+
+
 def autoencode(model: FOMM, image: torch.Tensor) -> torch.Tensor:
     """The generator's rebuild of ``image`` with no warp and no occlusion mask."""
     return model.generator.decode(model.generator.encode(image))
@@ -117,10 +155,13 @@ def autoencode(model: FOMM, image: torch.Tensor) -> torch.Tensor:
 class FommObjective(nn.Module):
     """Reconstruction of the driving frame from the source + keypoint equivariance."""
 
-    def __init__(self, model: FOMM, weights: LossWeights) -> None:
+    def __init__(self, model: FOMM, weights: LossWeights, features: DlibFeatures | None = None) -> None:
         super().__init__()
+        if weights.perceptual > 0 and features is None:
+            raise ValueError("a perceptual weight needs the feature network (DlibFeatures)")
         self.model = model
         self.weights = weights
+        self.features = features
         self.pyramid = ImagePyramid(weights.scales, model.config.common.num_channels)
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
@@ -134,15 +175,17 @@ class FommObjective(nn.Module):
         assert isinstance(rec, torch.Tensor)
         s = ssim(prediction, driving).mean() if w.ssim > 0 else torch.ones((), device=source.device)
         ae = (autoencode(self.model, driving) - driving).abs().mean() if w.autoencode > 0 else torch.zeros((), device=source.device)
+        zero = torch.zeros((), device=source.device)
+        perc = self.features.distance(prediction, driving) if w.perceptual > 0 and self.features is not None else zero
         eq_value, eq_jac = self._equivariance(driving, kp_driving, generator)
         total = (
-            w.reconstruction * (rec + w.autoencode * ae)
+            w.reconstruction * (rec + w.autoencode * ae + w.perceptual * perc)
             + w.ssim * (1 - s)
             + w.equivariance_value * eq_value
             + w.equivariance_jacobian * eq_jac
         )
         l1 = (prediction - driving).abs().mean().detach()
-        return LossTerms(total, rec.detach(), s.detach(), ae.detach(), eq_value.detach(), eq_jac.detach(), l1)
+        return LossTerms(total, rec.detach(), s.detach(), ae.detach(), perc.detach(), eq_value.detach(), eq_jac.detach(), l1)
 
     def _equivariance(
         self, driving: torch.Tensor, kp_driving: Keypoints, generator: torch.Generator | None

@@ -245,6 +245,7 @@ def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> 
     [("--ema", "1.5")]
     + [("--scales", v) for v in ["", "1,,0.5", "0", "1.5", "nan", "-0.5", "half"]]
     + [("--autoencode", v) for v in ["-1", "nan", "inf"]]
+    + [("--perceptual", v) for v in ["-1", "nan", "inf"]]
     + [("--stills", "some")],
 )
 def test_impossible_settings_are_refused_before_training(tmp_path: Path, flag: str, value: str) -> None:
@@ -286,3 +287,32 @@ def test_autoencode_term_is_the_l1_of_the_generators_no_warp_rebuild(tmp_path: P
     record = train(dataclasses.replace(_args(tmp_path / "run", steps=2), autoencode=0.5), _clips(), _record())
     assert record.sessions[-1]["autoencode"] == 0.5
     assert "autoencode" in json.loads((tmp_path / "run" / "losses.jsonl").read_text().splitlines()[-1])
+
+
+def test_perceptual_term_is_the_feature_distance_of_the_frozen_dlib_network(tmp_path: Path) -> None:
+    from shield.adversarial.models.dlib_resnet import DlibFaceDescriptor
+    from shield.adversarial.train.fomm_losses import DlibFeatures
+
+    torch.manual_seed(0)
+    features = DlibFeatures(DlibFaceDescriptor())
+    image = torch.rand(2, 3, 32, 32)
+    assert float(features.distance(image, image)) == 0.0
+    assert float(features.distance(image, torch.rand(2, 3, 32, 32))) > 0.0
+    with pytest.raises(ValueError, match="feature network"):
+        FommObjective(FOMM(TINY), LossWeights(perceptual=0.5))
+
+    model = FOMM(TINY).train()
+    source, driving = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    off = FommObjective(model, LossWeights())(source, driving)
+    assert float(off.perceptual) == 0.0
+    on = FommObjective(model, LossWeights(perceptual=0.5), features)(source, driving)
+    assert float(on.perceptual) > 0.0
+    without = on.total - 100.0 * 0.5 * on.perceptual
+    assert torch.allclose(without, 100.0 * on.reconstruction + 10.0 * (on.equivariance_value + on.equivariance_jacobian), rtol=1e-5)
+    on.total.backward()
+    assert all(p.grad is None for p in features.parameters())  # a fixed measure: never trained
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
+
+    record = train(dataclasses.replace(_args(tmp_path / "run", steps=2), perceptual=0.5), _clips(), _record())
+    assert record.sessions[-1]["perceptual"] == 0.5
+    assert json.loads((tmp_path / "run" / "losses.jsonl").read_text().splitlines()[-1])["perceptual"] > 0.0
