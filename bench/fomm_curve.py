@@ -32,8 +32,8 @@ from fomm_quality import TARGET_L1, clip_errors  # noqa: E402
 
 from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, weights_path  # noqa: E402
-from shield.adversarial.train.export_fomm import INDEX_NAME  # noqa: E402
 from shield.adversarial.train.common import CheckpointStore  # noqa: E402
+from shield.adversarial.train.export_fomm import INDEX_NAME  # noqa: E402
 from shield.config import load_settings  # noqa: E402
 
 

@@ -167,11 +167,22 @@ class DlibFaceDescriptor(nn.Module):
     def forward(self, chip: torch.Tensor) -> torch.Tensor:
         if chip.ndim != 4 or chip.shape[1:] != (3, CHIP_SIZE, CHIP_SIZE):
             raise ValueError(f"chip: expected (B, 3, {CHIP_SIZE}, {CHIP_SIZE}), got {tuple(chip.shape)}")
-        x = (chip * 255.0 - self.mean) / 256.0
-        x = F.relu(self.stem_aff(self.stem_conv(x)))
-        x = F.max_pool2d(x, 3, 2)
-        x = self.units(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        return self.fc(self.activations(chip)[-1].mean(dim=(2, 3)))
+
+    def activations(self, image: torch.Tensor, units: int | None = None) -> list[torch.Tensor]:
+        """Outputs of the stem and of each of the first ``units`` residual units (all: None).
+
+        ``image`` is (B, 3, H, W) RGB in [0, 1] of any size that leaves the deepest unit
+        asked for a few pixels (the convolutions are unpadded); :meth:`forward` feeds
+        150 px chips through all of them.
+        """
+        x = (image * 255.0 - self.mean) / 256.0
+        x = F.max_pool2d(F.relu(self.stem_aff(self.stem_conv(x))), 3, 2)
+        out = [x]
+        for unit in list(self.units)[:units]:
+            x = unit(x)
+            out.append(x)
+        return out
 
     def expected_wrappers(self) -> tuple[int, ...]:
         """dlib wrapper versions from the loss inwards (2 = add_layer, 1 = tag/skip)."""

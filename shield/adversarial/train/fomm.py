@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI, FommConfig
 from shield.adversarial.models.fomm.config import CommonParams, DenseMotionParams, GeneratorParams, KeypointDetectorParams
 from shield.adversarial.train.common import (
@@ -34,7 +35,6 @@ from shield.adversarial.train.common import (
     rng_state,
     seed_everything,
 )
-from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
 from shield.adversarial.train.fomm_losses import DlibFeatures, FommObjective, LossWeights
 
 __all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "final_weights", "main"]

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from shield.adversarial.metrics import ssim
-from shield.adversarial.models.dlib_resnet import DlibFaceDescriptor
 from shield.adversarial.models.blocks import AntiAliasInterpolation2d, make_coordinate_grid
+from shield.adversarial.models.dlib_resnet import DlibFaceDescriptor
 from shield.adversarial.models.fomm import FOMM, Keypoints
 
 __all__ = ["LossWeights", "LossTerms", "RandomTPS", "ImagePyramid", "DlibFeatures", "FommObjective", "autoencode"]
@@ -131,14 +131,8 @@ class DlibFeatures(nn.Module):
         self.units = units
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        x = F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        x = (x * 255.0 - self.net.mean) / 256.0
-        x = F.max_pool2d(F.relu(self.net.stem_aff(self.net.stem_conv(x))), 3, 2)
-        out = [x]
-        for unit in list(self.net.units)[: self.units]:
-            x = unit(x)
-            out.append(x)
-        return out
+        resized = F.interpolate(image, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net.activations(resized, self.units)
 
     def distance(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean over levels of the L1 between features; no gradient flows into ``target``."""
@@ -174,8 +168,8 @@ class FommObjective(nn.Module):
         )
         assert isinstance(rec, torch.Tensor)
         s = ssim(prediction, driving).mean() if w.ssim > 0 else torch.ones((), device=source.device)
-        ae = (autoencode(self.model, driving) - driving).abs().mean() if w.autoencode > 0 else torch.zeros((), device=source.device)
         zero = torch.zeros((), device=source.device)
+        ae = (autoencode(self.model, driving) - driving).abs().mean() if w.autoencode > 0 else zero
         perc = self.features.distance(prediction, driving) if w.perceptual > 0 and self.features is not None else zero
         eq_value, eq_jac = self._equivariance(driving, kp_driving, generator)
         total = (
