@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fomm_quality import TARGET_L1, clip_errors  # noqa: E402
 
 from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
-from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, weights_path  # noqa: E402
+from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
 from shield.adversarial.train.common import CheckpointStore  # noqa: E402
-from shield.adversarial.train.export_fomm import INDEX_NAME  # noqa: E402
+from shield.adversarial.zoo import FOMM_MINI_INDEX  # noqa: E402
 from shield.config import load_settings  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     entries = _read_log(log)
-    index = weights_path(FOMM_MINI_NAMES[0]).parent / INDEX_NAME
+    index = FOMM_MINI_INDEX
     models = json.loads(index.read_text())["models"] if index.is_file() else {}
     shipped = {name: int(m["checkpoint_step"]) for name, m in models.items()}  # the step each shipped file was exported at
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), sharey=True, squeeze=False)

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import socket
 import statistics
 import sys
@@ -18,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shield.config import load_settings
 from shield.ledger import AnchorRequest, Devnet, audit, open_ledger
@@ -26,7 +28,7 @@ KEY = (0xBE7C4).to_bytes(32, "big")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _req(rng: "random.Random") -> AnchorRequest:  # noqa: F821
+def _req(rng: random.Random) -> AnchorRequest:
     return AnchorRequest(rng.randbytes(16), rng.randbytes(32), rng.randbytes(32), rng.randbytes(32))
 
 
@@ -36,13 +38,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _gas(ledger, tx: str) -> int:  # type: ignore[no-untyped-def]
+def _gas(ledger, tx: str) -> int:
     return int(ledger.client.w3.eth.get_transaction_receipt(tx)["gasUsed"])
 
 
 def main() -> None:
-    import random
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--plot", type=Path)
@@ -132,7 +132,7 @@ def main() -> None:
         _plot(result, args.plot)
 
 
-def _plot(result: dict, path: Path) -> None:  # type: ignore[type-arg]
+def _plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

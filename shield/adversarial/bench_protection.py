@@ -35,7 +35,7 @@ from PIL import Image, ImageFilter
 
 from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
 from shield.adversarial.models.autoencoder import FaceSwapAE
-from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse, psnr, ssim
+from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse
 from shield.adversarial.models.fomm import FOMM, Keypoints, movement_scale, relative_keypoints
 from shield.adversarial.presets import RUIZ_BASELINE, Preset, get_preset
 from shield.adversarial.protect import protect_pixels

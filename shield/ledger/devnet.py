@@ -196,23 +196,28 @@ class Devnet:
         tmp = self.pid_file.with_suffix(".tmp")
         tmp.write_text(str(pid))
         tmp.replace(self.pid_file)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def up_or_exited() -> bool:
             if not _pid_alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                if "state" in tail[0].lower():
-                    raise StateCorruptError(f"anvil could not load {self.state_file}: {tail[0][:200]}",
-                                            fix=f"restore {self.state_file.name}.bak over it, or move it aside")
-                raise DevnetError(f"anvil exited at start: {tail[0][:200]}")
+                return True
             try:
                 _rpc(self.url, "eth_chainId", timeout_s=1.0)
-                log.info("devnet started: pid %d on %s", pid, self.url)
-                return pid
             except (OSError, URLError, ValueError, KeyError):
-                time.sleep(0.1)
-        self.stop()
-        raise DevnetError(f"anvil did not answer on {self.url} within {START_TIMEOUT_S:.0f}s")
+                return False
+            return True
+
+        answered = _wait_until(up_or_exited, START_TIMEOUT_S)
+        if not _pid_alive(pid):
+            self.pid_file.unlink(missing_ok=True)
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            if "state" in tail[0].lower():
+                raise StateCorruptError(f"anvil could not load {self.state_file}: {tail[0][:200]}",
+                                        fix=f"restore {self.state_file.name}.bak over it, or move it aside")
+            raise DevnetError(f"anvil exited at start: {tail[0][:200]}")
+        if not answered:
+            self.stop()
+            raise DevnetError(f"anvil did not answer on {self.url} within {START_TIMEOUT_S:.0f}s")
+        log.info("devnet started: pid %d on %s", pid, self.url)
+        return pid
 
     def _spawn(self, cmd: list[str]) -> int:
         """Start ``cmd`` detached: a short-lived shell backgrounds it in a new session, so

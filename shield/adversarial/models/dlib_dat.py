@@ -323,7 +323,7 @@ def _read_fc(r: _Reader) -> FcLayer:
     n_in = r.count("fc num_inputs", 1 << 20)
     params = r.tensor("fc params")
     w_dims = r.alias("fc weights")
-    b_dims = r.alias("fc biases")
+    r.alias("fc biases")  # the bias view; its size follows from bias_mode, checked by _split
     bias_mode = r.integer("fc bias_mode")
     for i in range(4):
         r.real(f"fc multiplier {i}")

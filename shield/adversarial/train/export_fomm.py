@@ -20,13 +20,13 @@ from typing import Any
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, save_fomm_mini, weights_path
 from shield.adversarial.train.common import CheckpointStore, RunRecord
 from shield.adversarial.train.fomm import final_weights
+from shield.adversarial.zoo.registry import FOMM_MINI_INDEX
 from shield.errors import InputError
 from shield.imaging.hashing import file_sha256
 
 __all__ = ["export_run", "main"]
 
 log = logging.getLogger(__name__)
-INDEX_NAME = "fomm-mini.json"
 
 
 def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR, e.g. fomm-mini-a=.shield/train/fomm-mini-a")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    first = weights_path(FOMM_MINI_NAMES[0])
-    index_path = first.parent / INDEX_NAME
+    index_path = FOMM_MINI_INDEX
     index: dict[str, Any] = json.loads(index_path.read_text()) if index_path.is_file() else {}
     index.setdefault("models", {})
     index["description"] = (

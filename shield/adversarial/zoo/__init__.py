@@ -21,6 +21,7 @@ from shield.adversarial.zoo import importing, registry
 from shield.adversarial.zoo.importing import import_checkpoint, load_model
 from shield.adversarial.zoo.registry import (
     DLIB_RESNET_SHA256,
+    FOMM_MINI_INDEX,
     MAX_IMPORT_BYTES,
     Check,
     CheckResult,

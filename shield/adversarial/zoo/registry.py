@@ -22,6 +22,7 @@ from shield.errors import ModelError
 from shield.imaging.hashing import file_sha256
 
 __all__ = [
+    "FOMM_MINI_INDEX",
     "Source",
     "Status",
     "Check",
@@ -62,6 +63,9 @@ DLIB_RESNET_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead087
 RECORD_NAME = "model.json"
 RECORD_FORMAT = "shield-model-record/1"
 _WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+#: Index of the shipped fomm-mini weights (config, training record, SHA-256 of each file),
+#: written by ``shield.adversarial.train.export_fomm``.
+FOMM_MINI_INDEX = _WEIGHTS / "fomm-mini.json"
 
 
 class Source(enum.Enum):
@@ -286,7 +290,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _shipped() -> list[ModelSpec]:
-    fomm_doc = (_read_json(_WEIGHTS / "fomm-mini.json") or {}).get("models", {})
+    fomm_doc = (_read_json(FOMM_MINI_INDEX) or {}).get("models", {})
     ae_doc = _read_json(_WEIGHTS / "faceswap-ae.json") or {}
     purposes = {
         "fomm-mini-a": "reenactment surrogate (64 px FOMM) attacked by `shield protect`",
