@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def fomm_rows(
     attacked: FOMM, transfer: FOMM, sources: list[torch.Tensor], clip_kp: dict[str, list[Keypoints]], eps: float, steps: int, seed: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Attack ``attacked`` on each source; disruption on both models over every driving clip."""
     gen = torch.Generator().manual_seed(seed)
     bank = random_motions(8, attacked.config.common.num_kp, gen)
@@ -90,7 +91,11 @@ def fomm_rows(
     for src in sources:
         with torch.no_grad():
             clean = animate_bank(src)
-        adv = pgd_linf(src, lambda x, clean=clean: _mse_pm1(animate_bank(x), clean).mean(), eps, steps, gen)
+
+        def loss(x: torch.Tensor, clean: torch.Tensor = clean) -> torch.Tensor:
+            return _mse_pm1(animate_bank(x), clean).mean()
+
+        adv = pgd_linf(src, loss, eps, steps, gen)
         psnrs.append(_psnr(adv, src))
         in_rms = float((adv - src).pow(2).mean().sqrt())
         with torch.no_grad():
@@ -116,7 +121,7 @@ def fomm_rows(
     }
 
 
-def swap_rows(model: FaceSwapAE, chips: list[tuple[int, torch.Tensor]], eps: float, steps: int, seed: int) -> dict[str, object]:
+def swap_rows(model: FaceSwapAE, chips: list[tuple[int, torch.Tensor]], eps: float, steps: int, seed: int) -> dict[str, Any]:
     """Attack the swap of each validation chip into every other identity."""
     gen = torch.Generator().manual_seed(seed)
     mses: list[float] = []
@@ -150,7 +155,7 @@ def swap_rows(model: FaceSwapAE, chips: list[tuple[int, torch.Tensor]], eps: flo
     }
 
 
-def plot(report: dict[str, object], path: Path) -> None:
+def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,7 +163,7 @@ def plot(report: dict[str, object], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for family in ("fomm", "swap"):
-        points = report[family]  # type: ignore[index]
+        points = report[family]
         names = sorted({m for p in points for m in p["models"]})
         for name in names:
             xs = [p["input_psnr"] for p in points]
@@ -191,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     settings = load_settings()
-    videos = settings.data_dir / "videos" if settings.data_dir else None
-    if videos is None or not videos.is_dir():
+    data = settings.data_dir
+    videos = data / "videos" if data else None
+    if data is None or videos is None or not videos.is_dir():
         print(f"no driving clips at {videos}", file=sys.stderr)
         return 2
 
@@ -205,14 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     swap = load_faceswap_ae()
     chips: list[tuple[int, torch.Tensor]] = []
     for i, identity in enumerate(swap.identities):
-        split = load_identity(settings.data_dir, settings.home, identity)
+        split = load_identity(data, settings.home, identity)
         pick = np.linspace(0, len(split.val) - 1, args.chips).round().astype(int)
         for j in pick:
             img = torch.from_numpy(split.val[j]).permute(2, 0, 1).float().div(255).unsqueeze(0)
             img = torch.nn.functional.interpolate(img, size=(swap.resolution,) * 2, mode="area")
             chips.append((i, img))
 
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "protocol": {
             "attack": f"L-inf PGD on the model input, {args.steps} steps of eps/8, random start, no EOT",
@@ -230,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         eps = eps8 / 255
         t0 = time.perf_counter()
         row = fomm_rows(fa, fb, sources, clip_kp, eps, args.steps, args.seed) | {"eps_8bit": eps8}
-        report["fomm"].append(row)  # type: ignore[attr-defined]
+        report["fomm"].append(row)
         srow = swap_rows(swap, chips, eps, args.steps, args.seed) | {"eps_8bit": eps8}
-        report["swap"].append(srow)  # type: ignore[attr-defined]
+        report["swap"].append(srow)
         log.info(
             "eps %s/255: fomm-a %.0f%% (mse %.4f, gain %.2f), fomm-b %.0f%%, swap %.0f%% (mse %.4f, gain %.2f) [%.0f s]",
             eps8,

@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     payload = watermark.Payload(version=1, asset_id=bytes(16), chain_id=31337, registry=bytes(20))
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, path in enumerate(sorted(args.photos.glob("*.jpg"))):
         if len(rows) >= args.limit:
             break
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "watermarked_plain": watermark.embed(result.rgb, payload, key),
         }
         clean = _deepfakes(rgb, face, fomms, clip_kp, models.faceswap)
-        row: dict[str, object] = {"photo": path.name, "psnr_protected": _psnr(rgb, result.rgb)}
+        row: dict[str, Any] = {"photo": path.name, "psnr_protected": _psnr(rgb, result.rgb)}
         for name, img in images.items():
             fakes = _deepfakes(img, face, fomms, clip_kp, models.faceswap)
             row[name] = {m: float(np.mean(_pair_mse(fakes[m], clean[m]))) for m in fakes}
@@ -94,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         log.info("%s: %s (%.0f s)", path.name, {k: row[k] for k in images}, time.perf_counter() - t0)
 
-    model_names = list(rows[0]["protected"]) if rows else []  # type: ignore[arg-type]
+    model_names = list(rows[0]["protected"]) if rows else []
     summary = {
         m: {
-            "mean_mse_protected": statistics.fmean(r["protected"][m] for r in rows),  # type: ignore[index]
-            "mean_mse_watermarked_hint": statistics.fmean(r["watermarked_hint"][m] for r in rows),  # type: ignore[index]
-            "mean_mse_watermarked_plain": statistics.fmean(r["watermarked_plain"][m] for r in rows),  # type: ignore[index]
-            "ratio_hint": statistics.fmean(r["watermarked_hint"][m] / r["protected"][m] for r in rows),  # type: ignore[index]
-            "ratio_plain": statistics.fmean(r["watermarked_plain"][m] / r["protected"][m] for r in rows),  # type: ignore[index]
+            "mean_mse_protected": statistics.fmean(r["protected"][m] for r in rows),
+            "mean_mse_watermarked_hint": statistics.fmean(r["watermarked_hint"][m] for r in rows),
+            "mean_mse_watermarked_plain": statistics.fmean(r["watermarked_plain"][m] for r in rows),
+            "ratio_hint": statistics.fmean(r["watermarked_hint"][m] / r["protected"][m] for r in rows),
+            "ratio_plain": statistics.fmean(r["watermarked_plain"][m] / r["protected"][m] for r in rows),
         }
         for m in model_names
     }

@@ -43,6 +43,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -138,8 +139,8 @@ def tamper_blocks(img: np.ndarray, donor: np.ndarray, fraction: float, rng: np.r
     return out
 
 
-def timing(photo: np.ndarray, key: Ed25519PrivateKey, runs: int) -> dict[str, dict[str, float]]:
-    out = {}
+def timing(photo: np.ndarray, key: Ed25519PrivateKey, runs: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     pk = key.public_key()
     for name, (w, h) in SIZES.items():
         img = np.asarray(Image.fromarray(photo).resize((w, h), Image.Resampling.BICUBIC))
@@ -223,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     command = "nice -n 10 .venv/bin/python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     if args.hint_only:
-        result = {"scheme": SCHEME, "date": datetime.now(UTC).isoformat(timespec="seconds"), "command": command,
-                  "hint": hint_effect([load(p) for p in paths], key, rng, levels=4)}
+        result: dict[str, Any] = {"scheme": SCHEME, "date": datetime.now(UTC).isoformat(timespec="seconds"), "command": command,
+                                  "hint": hint_effect([load(p) for p in paths], key, rng, levels=4)}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         log.info("%s", json.dumps(result["hint"], indent=2))
