@@ -100,6 +100,8 @@ def _settings(session: dict[str, Any]) -> dict[str, str]:
         "augment": f"aug {session.get('augment', 'flip')}",
         "ema": f"avg {session.get('ema') or 'off'}",
         "stills": "stills " + ("portraits" if stills is True else str(stills)),  # older sessions recorded True for the portraits
+        "autoencode": f"autoencode {float(session.get('autoencode') or 0):g}",
+        "perceptual": f"perceptual {float(session.get('perceptual') or 0):g}",
     }
 
 
@@ -109,7 +111,7 @@ def _session_labels(sessions: list[dict[str, Any]]) -> list[str]:
     return ["\n".join(v for k, v in now.items() if now[k] != prev[k]) for prev, now in zip(before, before[1:], strict=False)]
 
 
-def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
+def plot(runs: dict[str, Path], log: Path, out: Path, from_step: int = 0) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,6 +142,8 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
         sessions = json.loads(record_path.read_text()).get("sessions", []) if record_path.is_file() else []
         labels = _session_labels(sessions)
         for i, (s, label) in enumerate(zip(sessions[1:], labels, strict=True)):
+            if s["start_step"] < from_step:
+                continue
             ax.axvline(s["start_step"], color="0.85", lw=1)
             if label:  # a session that changed nothing is only a resume
                 # staggered rows keep the labels of close sessions apart
@@ -147,6 +151,8 @@ def plot(runs: dict[str, Path], log: Path, out: Path) -> None:
         ax.set_title(name)
         ax.set_xlabel("training step (batch 8)")
         ax.set_ylim(0.03, 0.11)
+        if from_step:
+            ax.set_xlim(left=from_step)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("L1 on [0,1]")
     axes[0][0].legend(fontsize=7, loc="lower left")
@@ -162,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=30, help="driving frames per clip (evenly spaced)")
     p.add_argument("--plot", type=Path, default=None, help="write the learning-curve PNG")
     p.add_argument("--plot-only", action="store_true", help="do not evaluate, only plot the log")
+    p.add_argument("--from-step", type=int, default=0, help="plot only from this training step on")
     ns = p.parse_args(argv)
     torch.set_num_threads(1)
     runs = dict(spec.split("=", 1) for spec in ns.run)
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     if not ns.plot_only:
         record(paths, ns.log, ns.frames)
     if ns.plot is not None:
-        plot(paths, ns.log, ns.plot)
+        plot(paths, ns.log, ns.plot, ns.from_step)
     return 0
 
 

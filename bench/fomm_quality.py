@@ -15,8 +15,8 @@ source and on the driving frame plus the generator.
     .venv/bin/python bench/fomm_quality.py --json bench/results/fomm_quality.json \
         --grid-dir bench/results
 
-``--run NAME=DIR`` evaluates the newest training checkpoint of a run instead of the
-shipped weights (for monitoring a run).
+``--models NAME=DIR`` evaluates the newest training checkpoint of a run (its weight
+average when it keeps one) instead of the shipped weights.
 """
 
 from __future__ import annotations
