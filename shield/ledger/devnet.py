@@ -196,6 +196,7 @@ class Devnet:
         tmp = self.pid_file.with_suffix(".tmp")
         tmp.write_text(str(pid))
         tmp.replace(self.pid_file)
+
         def up_or_exited() -> bool:
             if not _pid_alive(pid):
                 return True
