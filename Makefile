@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh clone:
 #   make run    set up, then protect and verify a sample portrait on the embedded defaults
-#   make test   set up, type-check the package and the benchmarks, then run the whole test suite
+#   make test   set up, type-check the package, the benchmarks and the tests, then run the whole test suite
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -37,7 +37,7 @@ run: setup
 	$(SHIELD) audit
 
 test: setup
-	$(VENV)/bin/mypy shield bench
+	$(VENV)/bin/mypy shield bench tests
 	$(PY) -m pytest -q
 
 contracts: node_modules/.installed

@@ -16,6 +16,7 @@ All inputs are NCHW float tensors in [0,1] (see ``shield.tensors``).
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +107,12 @@ def disruption_mse(protected_out: torch.Tensor, clean_out: torch.Tensor) -> torc
     return ((protected_out - clean_out) * 2.0).pow(2).flatten(1).mean(1)
 
 
+@overload
+def is_disrupted(mse_pm1: torch.Tensor, threshold: float = DISRUPTION_THRESHOLD) -> torch.Tensor: ...
+@overload
+def is_disrupted(mse_pm1: float, threshold: float = DISRUPTION_THRESHOLD) -> bool: ...
+
+
 def is_disrupted(mse_pm1: torch.Tensor | float, threshold: float = DISRUPTION_THRESHOLD) -> torch.Tensor | bool:
-    """Whether an MSE on [-1,1] reaches the disruption threshold."""
+    """Whether an MSE on [-1,1] reaches the disruption threshold (elementwise for a tensor)."""
     return mse_pm1 >= threshold

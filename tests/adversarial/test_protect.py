@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_protection_disrupts_the_attacked_model_more_than_noise(portrait: np.nda
     limit = int(preset.eps * 255)
     noise = np.random.default_rng(0).choice([-limit, limit], size=result.delta.shape) * (result.delta != 0)
     noisy = np.clip(portrait.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    view = face.fomm_view(models.fomm.resolution)  # type: ignore[union-attr]
+    view = face.fomm_view(models.fomm.resolution)
     fomm = models.fomm
     assert fomm is not None
 
@@ -111,7 +112,7 @@ def test_nonface_images_of_the_shared_data_are_refused(shared_data: Path) -> Non
 def test_progress_is_reported_per_face(portrait: np.ndarray, face: FaceGeometry) -> None:
     calls: list[tuple[str, int]] = []
 
-    def progress(total: int):  # type: ignore[no-untyped-def]
+    def progress(total: int) -> Callable[[int], None]:
         calls.append(("total", total))
         return lambda n: calls.append(("advance", n))
 

@@ -65,7 +65,8 @@ def test_catalogue_names_sources_and_urls() -> None:
     }  # fmt: skip
     assert {n for n, s in specs.items() if s.source is zoo.Source.OFFICIAL} == {"fomm-vox-256", "simswap-224", "arcface-r100"}
     for name in ("fomm-mini-a", "fomm-mini-b", "faceswap-ae", "dlib-resnet"):
-        assert specs[name].sha256 is not None and len(specs[name].sha256) == 64
+        sha = specs[name].sha256
+        assert sha is not None and len(sha) == 64
     assert any("yadi.sk" in u for u in specs["fomm-vox-256"].urls)
     assert specs["simswap-224"].urls[0].startswith("https://github.com/neuralchen/SimSwap/releases/")
     assert VOX_256.to_dict() == dict(specs["fomm-vox-256"].config)

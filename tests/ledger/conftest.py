@@ -18,7 +18,7 @@ from shield.ledger import Ledger, open_ledger
 def make_account(w3: Web3, seed: int) -> LocalAccount:
     """A deterministic account funded with 100 ETH from eth-tester's first account."""
     account: LocalAccount = Account.from_key(seed.to_bytes(32, "big"))
-    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**20})
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": Web3.to_wei(100, "ether")})
     return account
 
 

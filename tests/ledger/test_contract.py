@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from web3 import Web3
@@ -161,7 +162,7 @@ def test_log_window_shrinks_when_the_node_refuses(ledger: Ledger, monkeypatch: p
     original = client._get_logs
     seen: list[int] = []
 
-    def picky(params):  # type: ignore[no-untyped-def]
+    def picky(params: dict[str, Any]) -> dict[str, Any]:
         span = int(params["toBlock"], 16) - int(params["fromBlock"], 16) + 1
         seen.append(span)
         if span > 3:

@@ -90,7 +90,7 @@ def test_malformed_arguments(original: np.ndarray, key: Ed25519PrivateKey) -> No
     with pytest.raises(TypeError, match="rgb"):
         embed(original[:, :, 0], p, key)
     with pytest.raises(TypeError, match="rgb"):
-        embed(original.tolist(), p, key)  # type: ignore[arg-type]
+        embed(original.tolist(), p, key)
     with pytest.raises(WatermarkInputError, match="rgb"):
         embed(original[:0], p, key)
     with pytest.raises(TypeError, match="payload"):

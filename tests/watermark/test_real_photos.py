@@ -9,19 +9,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageDraw, ImageFilter
 
-from shield.watermark import Payload, WatermarkStatus, embed, read_payload, verify
+from shield.watermark import Payload, WatermarkReport, WatermarkStatus, embed, read_payload, verify
 
 PHOTOS = ("deepface_img12.jpg", "deepface_img51.jpg", "deepface_img25.jpg")
+Photos = list[tuple[np.ndarray, np.ndarray, Payload]]  # original, marked, payload
 
 
 def _load(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     with Image.open(path) as im:
-        im = im.convert("RGB")
-        return np.asarray(im.resize(size) if size else im)
+        rgb = im.convert("RGB")
+        return np.asarray(rgb.resize(size) if size else rgb)
 
 
 @pytest.fixture(scope="module")
-def photos(shared_data: Path, key: Ed25519PrivateKey) -> list[tuple[np.ndarray, np.ndarray, Payload]]:
+def photos(shared_data: Path, key: Ed25519PrivateKey) -> Photos:
     out = []
     for i, name in enumerate(PHOTOS):
         rgb = _load(shared_data / "photos" / name)
@@ -36,11 +37,11 @@ def _changed(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
     return {(min(y // 32, max(1, h // 32) - 1), min(x // 32, max(1, w // 32) - 1)) for y, x in zip(ys, xs)}
 
 
-def _flagged(report) -> set[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _flagged(report: WatermarkReport) -> set[tuple[int, int]]:
     return {(int(r), int(c)) for r, c in zip(*np.nonzero(report.tampered_blocks))}
 
 
-def test_intact_and_invisible(photos, key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+def test_intact_and_invisible(photos: Photos, key: Ed25519PrivateKey) -> None:
     for rgb, marked, p in photos:
         mse = np.mean((marked.astype(float) - rgb) ** 2)
         assert 10 * np.log10(255**2 / mse) >= 50
@@ -48,7 +49,7 @@ def test_intact_and_invisible(photos, key: Ed25519PrivateKey) -> None:  # type: 
         assert report.status is WatermarkStatus.INTACT and report.payload == p
 
 
-def test_local_edits_localized(photos, key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+def test_local_edits_localized(photos: Photos, key: Ed25519PrivateKey) -> None:
     (_, a, _), (_, b, _), _ = photos
     edits = []
     one = a.copy()
@@ -72,7 +73,7 @@ def test_local_edits_localized(photos, key: Ed25519PrivateKey) -> None:  # type:
         assert _flagged(report) == _changed(a, edited)
 
 
-def test_collage_same_publisher(shared_data: Path, photos, key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+def test_collage_same_publisher(shared_data: Path, photos: Photos, key: Ed25519PrivateKey) -> None:
     _, a, pa = photos[0]
     h, w = a.shape[:2]
     b = embed(_load(shared_data / "photos" / PHOTOS[1], (w, h)), Payload(1, b"\x77" * 16, 1, b"\x11" * 20), key)
@@ -82,7 +83,7 @@ def test_collage_same_publisher(shared_data: Path, photos, key: Ed25519PrivateKe
     assert _flagged(report) == _changed(a, collage)
 
 
-def test_crop_and_payload(photos, key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]
+def test_crop_and_payload(photos: Photos, key: Ed25519PrivateKey) -> None:
     for _, marked, p in photos:
         h, w = marked.shape[:2]
         y0, x0 = h // 5 + 3, w // 3 + 7

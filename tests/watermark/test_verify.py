@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageDraw, ImageFilter
 
-from shield.watermark import WatermarkKeyError, WatermarkStatus, verify
+from shield.watermark import WatermarkKeyError, WatermarkReport, WatermarkStatus, verify
 from wm_images import payload_for, synthetic
 
 B = 32
@@ -23,7 +23,7 @@ def changed_blocks(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
     return {(min(y // B, ny - 1), min(x // B, nx - 1)) for y, x in zip(ys, xs)}
 
 
-def flagged(report) -> set[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def flagged(report: WatermarkReport) -> set[tuple[int, int]]:
     return {(int(r), int(c)) for r, c in zip(*np.nonzero(report.tampered_blocks))}
 
 
