@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from shield.config import Settings
+from shield.imaging.save import atomic_write_bytes
 from shield.ledger.artifact import Artifact
 from shield.ledger.client import deploy
 from shield.ledger.errors import LedgerError
@@ -61,12 +61,7 @@ def write_deployment(settings: Settings, dep: Deployment) -> None:
     except (FileNotFoundError, ValueError):
         doc = {}
     doc.setdefault("chains", {})[str(dep.chain_id)] = dep.__dict__
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as fh:
-        json.dump(doc, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    atomic_write_bytes(json.dumps(doc, indent=2).encode(), path, overwrite=True)
 
 
 def deploy_registry(settings: Settings, w3: Web3, artifact: Artifact, account: LocalAccount) -> Deployment:

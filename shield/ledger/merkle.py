@@ -11,8 +11,6 @@ is the list of sibling hashes from the leaf up; with sorted pairs it needs no in
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from shield.imaging.save import atomic_write_bytes
 from shield.ledger.errors import ProofFormatError
 
 __all__ = [
@@ -200,18 +199,12 @@ def sidecar_path(image: Path) -> Path:
 
 
 def write_proof_sidecar(path: Path, proof: MerkleProof) -> None:
-    """Write ``proof`` to ``path`` atomically (temp file + fsync + rename)."""
-    data = (json.dumps(proof_to_json(proof), indent=2) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``proof`` to ``path`` atomically (temp file + fsync + rename).
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    atomic_write_bytes((json.dumps(proof_to_json(proof), indent=2) + "\n").encode(), path, overwrite=True)
 
 
 def read_proof_sidecar(path: Path) -> MerkleProof:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from shield.imaging.save import atomic_write_bytes
 from shield.provenance.errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
@@ -81,18 +81,12 @@ ETH_SCRYPT_N = 2**15
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically with mode 0600 (never world-readable, even briefly)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` atomically with mode 0600 (never world-readable, even briefly).
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    atomic_write_bytes(data, path, overwrite=True, mode=0o600)
 
 
 def read_file(keys_dir: Path, name: str) -> bytes:

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from shield.config import Settings
 from shield.errors import OutputError
+from shield.imaging.save import atomic_write_bytes
 from shield.provenance import certs
 from shield.provenance.errors import (
     KeystoreCorruptError,
@@ -461,11 +462,4 @@ def export_trust(keys_dir: Path, out: Path) -> Path:
     """
     load_meta(keys_dir)
     data = read_file(keys_dir, TRUST_ANCHORS)
-    try:
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror}") from exc
-    return out
+    return atomic_write_bytes(data, out, overwrite=True, mode=0o644)

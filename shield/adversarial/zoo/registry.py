@@ -10,8 +10,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shield.errors import ModelError
+from shield.imaging.save import atomic_write_bytes
 from shield.imaging.hashing import file_sha256
 
 __all__ = [
@@ -553,9 +552,7 @@ def _write_record(directory: Path, record: ImportedModel) -> None:
         "imported_utc": record.imported_utc.isoformat(),
         "config": record.config,
     }
-    tmp = directory / f".{RECORD_NAME}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, directory / RECORD_NAME)
+    atomic_write_bytes((json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), directory / RECORD_NAME, overwrite=True)
 
 
 def _existing(directory: Path, replace: bool) -> ImportedModel | None:
