@@ -12,6 +12,7 @@ nothing else in the package reads the environment.
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from typing import Any
 
 from shield.errors import ConfigError
 
-__all__ = ["ChainSettings", "Settings", "load_settings", "DEFAULT_MAX_PIXELS"]
+__all__ = ["ChainSettings", "Settings", "load_settings", "find_node_tool", "DEFAULT_MAX_PIXELS"]
 
 #: Largest image accepted, in pixels (width x height). 100 MP covers every camera sold
 #: today; a decompression bomb declares far more. Override with SHIELD_MAX_PIXELS.
@@ -104,6 +105,19 @@ def _default_node_bin(cwd: Path) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def find_node_tool(name: str, node_bin: Path | None) -> Path | None:
+    """The executable ``name`` from the npm tools: in ``node_bin``, else the repository's
+    ``node_modules/.bin``, else on PATH; None when it is nowhere."""
+    folders = [node_bin] if node_bin is not None else []
+    folders.append(Path(__file__).resolve().parents[1] / "node_modules" / ".bin")
+    for folder in folders:
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    return Path(found) if found else None
 
 
 def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

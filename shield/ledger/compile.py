@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from shield.config import find_node_tool
 from shield.ledger.artifact import ARTIFACT_PATH, SOURCE_PATH, source_sha256
 from shield.ledger.errors import ArtifactError
 
@@ -37,15 +36,10 @@ COMPILE_TIMEOUT_S = 300
 
 
 def find_solcjs(node_bin: Path | None = None) -> Path:
-    """The solcjs executable: ``node_bin`` (or ./node_modules/.bin), else PATH."""
-    candidates = [node_bin / "solcjs"] if node_bin else []
-    candidates.append(Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "solcjs")
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("solcjs")
-    if found:
-        return Path(found)
+    """The solcjs executable (see :func:`shield.config.find_node_tool`)."""
+    found = find_node_tool("solcjs", node_bin)
+    if found is not None:
+        return found
     raise ArtifactError("solcjs was not found", fix="run `npm ci` in the repository (package.json pins solc)")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
-from shield.config import Settings
+from shield.config import Settings, find_node_tool
 from shield.ledger.errors import DevnetError, PortBusyError, StateCorruptError
 
 __all__ = ["Devnet", "DevnetStatus", "find_anvil", "STATE_INTERVAL_S"]
@@ -37,13 +37,10 @@ STOP_TIMEOUT_S = 15.0
 
 
 def find_anvil(node_bin: Path | None) -> Path:
-    if node_bin is not None:
-        candidate = node_bin / "anvil"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("anvil")
-    if found:
-        return Path(found)
+    """The anvil executable (see :func:`shield.config.find_node_tool`)."""
+    found = find_node_tool("anvil", node_bin)
+    if found is not None:
+        return found
     raise DevnetError("anvil was not found", fix="run `npm ci` in the repository (package.json pins anvil)")
 
 

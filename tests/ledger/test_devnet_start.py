@@ -1,4 +1,4 @@
-"""Devnet.start against node programs that fail: one that exits at once, one that never answers."""
+"""Finding the node tools, and Devnet.start against node programs that fail: one that exits at once, one that never answers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from shield.config import Settings
+from shield.config import Settings, find_node_tool
 from shield.ledger import Devnet, DevnetError
 from shield.ledger import devnet as devnet_module
+
+REPO_BIN = Path(__file__).resolve().parents[2] / "node_modules" / ".bin"
 
 
 def _fake_node(folder: Path, body: str) -> Path:
@@ -58,3 +60,16 @@ def test_a_node_that_never_answers_is_stopped_after_the_timeout(
     assert time.monotonic() - started < 10
     assert devnet.pid() is None and not devnet.pid_file.exists()
     assert _running(anvil) == []  # the silent node was stopped, not left running
+
+
+def test_node_tools_are_found_in_node_bin_first_then_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours = _fake_node(tmp_path / "bin", "pass")
+    on_path = _fake_node(tmp_path / "path", "pass")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert find_node_tool("anvil", ours.parent) == ours
+    installed = REPO_BIN / "anvil"  # the repository's own copy comes before PATH
+    expected = installed if installed.is_file() else on_path
+    assert find_node_tool("anvil", tmp_path / "missing") == expected
+    assert find_node_tool("shield-no-such-tool", ours.parent) is None
+    ours.chmod(0o644)  # not executable: not a tool
+    assert find_node_tool("anvil", ours.parent) != ours
