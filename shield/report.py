@@ -243,7 +243,8 @@ def render_text(report: VerifyReport) -> str:
     else:
         when = lg.timestamp.isoformat() if lg.timestamp else "?"
         lines.append(f"  ledger     chain {lg.chain_id}, block {lg.block}, {when}, publisher {lg.publisher}")
-        lines.append(f"             hashes match: {lg.hashes_match}" + (" (REVOKED)" if lg.revoked else ""))
+        match = {True: "match the record", False: "DIFFER from the record", None: "not compared"}[lg.hashes_match]
+        lines.append(f"             hashes {match}" + (" (REVOKED)" if lg.revoked else ""))
     for reason in report.reasons:
         lines.append(f"  because    {reason}")
     for skip in report.skipped:
