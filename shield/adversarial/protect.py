@@ -368,6 +368,7 @@ def _measured(models: ThreatModels, preset: Preset) -> ThreatModels:
     return replace(models, fomm_official=fomm_official, simswap=simswap, arcface=arcface)
 
 
+@torch.no_grad()
 def _self_check(clean: torch.Tensor, protected: torch.Tensor, region: _Region, models: ThreatModels) -> dict[str, tuple[int, float, int]]:
     """model name -> (disrupted trials, sum of MSE, trials), on held-out motions."""
     out: dict[str, tuple[int, float, int]] = {}
