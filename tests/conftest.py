@@ -12,6 +12,14 @@ from shield.config import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Torch warns only once per process about some misuses; warn at every occurrence, so
+    that the error filter in pyproject.toml names every test that does it, not the first."""
+    import torch
+
+    torch.set_warn_always(True)
+
+
 def _shared_data() -> Path | None:
     raw = os.environ.get("SHIELD_DATA_DIR")
     candidate = Path(raw) if raw else REPO.parent / "shared" / "data"
