@@ -99,9 +99,12 @@ def _default_data_dir(cwd: Path) -> Path | None:
     return None
 
 
+#: The npm tools installed beside the package by ``npm ci`` (a source checkout).
+_REPO_NODE_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
+
+
 def _default_node_bin(cwd: Path) -> Path | None:
-    for root in (cwd, Path(__file__).resolve().parents[1]):
-        candidate = root / "node_modules" / ".bin"
+    for candidate in (cwd / "node_modules" / ".bin", _REPO_NODE_BIN):
         if candidate.is_dir():
             return candidate
     return None
@@ -111,7 +114,7 @@ def find_node_tool(name: str, node_bin: Path | None) -> Path | None:
     """The executable ``name`` from the npm tools: in ``node_bin``, else the repository's
     ``node_modules/.bin``, else on PATH; None when it is nowhere."""
     folders = [node_bin] if node_bin is not None else []
-    folders.append(Path(__file__).resolve().parents[1] / "node_modules" / ".bin")
+    folders.append(_REPO_NODE_BIN)
     for folder in folders:
         candidate = folder / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
