@@ -120,7 +120,9 @@ def decrypt_pkcs8(keys_dir: Path, name: str, passphrase: bytes) -> Any:
     try:
         return serialization.load_pem_private_key(data, password=passphrase)
     except (ValueError, TypeError) as exc:
-        if b"ENCRYPTED" in data and "password" in str(exc).lower():
+        # a wrong password usually fails the padding ("bad decrypt / password") but now and
+        # then decrypts to bytes that fail the ASN.1 parse instead: both mean wrong password
+        if b"ENCRYPTED" in data:
             raise WrongPasswordError(f"wrong password for the keystore in {keys_dir}") from exc
         raise KeystoreCorruptError(f"{keys_dir / name} is not a readable private key") from exc
 
