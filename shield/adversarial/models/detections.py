@@ -1,0 +1,60 @@
+"""Typed outputs shared by the ported face detectors and landmark networks.
+
+A detector port exposes two views of one forward pass:
+
+- :class:`Candidates`: every anchor's decoded box and face score *before* thresholding
+  and non-maximum suppression, as tensors that keep their graph to the input image
+  (what an attack pushes on);
+- :class:`Detection`: the detector's final answer at its default threshold, after its
+  own NMS, as plain numbers (what a break test reads).
+
+Coordinates are pixels of the image handed to the detector, ``(x0, y0, x1, y1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Candidates", "Detection", "box_iou"]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Decoded anchors of one image, differentiable w.r.t. the input.
+
+    Attributes:
+        boxes: (N, 4) float, x0, y0, x1, y1 in input pixels.
+        scores: (N,) face probability in [0, 1].
+        landmarks: (N, K, 2) x, y in input pixels, or None when the detector has none.
+    """
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    landmarks: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face the detector reports at its default threshold.
+
+    Attributes:
+        box: x0, y0, x1, y1 in input pixels.
+        score: face probability in [0, 1].
+        landmarks: (K, 2) x, y in input pixels, or None.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two x0, y0, x1, y1 boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
+    return inter / area if area > 0 else 0.0
