@@ -21,7 +21,7 @@ from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
 from shield.adversarial.protect import _face_region, _terms, _whole_region, protect_pixels, texture_mask
 from shield.adversarial.threat_models import ThreatModels
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.errors import InputError, NoFaceError
 from shield.faces import crop_matrix, detect_faces
 from shield.tensors import to_tensor

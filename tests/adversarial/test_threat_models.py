@@ -22,7 +22,7 @@ from shield.adversarial.threat_models import (
     load_official_models,
     load_threat_models,
 )
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.errors import ModelError
 
 torch.set_num_threads(1)

@@ -22,7 +22,7 @@ from shield.adversarial.models.fomm import (
     official_checkpoint,
     save_official_checkpoint,
 )
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.errors import ModelError
 from shield.imaging.hashing import file_sha256
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from shield.adversarial import zoo
 from shield.adversarial.models.fomm import FOMM, save_official_checkpoint
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.cli import cli, main
 from shield.imaging.hashing import file_sha256
 

@@ -22,7 +22,7 @@ from shield.adversarial.models.fomm import (
     save_official_checkpoint,
     weights_path,
 )
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.errors import ModelError
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI, FommConfig, Keypoints
-from shield.adversarial.train.fomm import TINY
+from shield.adversarial.models.fomm.config import TINY
 from shield.errors import ConfigError
 
 torch.set_num_threads(1)

@@ -19,6 +19,7 @@ from shield.adversarial.models.fomm.checkpoint import (
 )
 from shield.adversarial.models.fomm.config import (
     FOMM_MINI,
+    TINY,
     VOX_256,
     CommonParams,
     DenseMotionParams,
@@ -46,6 +47,7 @@ __all__ = [
     "GeneratorParams",
     "VOX_256",
     "FOMM_MINI",
+    "TINY",
     "FOMM_MINI_NAMES",
     "Keypoints",
     "KeypointDetector",

@@ -4,7 +4,8 @@ Each dataclass maps one-to-one onto a section of the official ``vox-256.yaml``
 (``model_params.common_params``, ``kp_detector_params``, ``generator_params``,
 ``generator_params.dense_motion_params``); see specs/deepfake-models.md section 1.
 :data:`VOX_256` is the official configuration; :data:`FOMM_MINI` is the reduced one
-the project trains its surrogates with (64x64 input; same module code).
+the project trains its surrogates with (64x64 input; same module code); :data:`TINY`
+is a 32 px configuration small enough for fast tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "FommConfig",
     "VOX_256",
     "FOMM_MINI",
+    "TINY",
 ]
 
 
@@ -123,4 +125,15 @@ FOMM_MINI = FommConfig(
     kp_detector=KeypointDetectorParams(temperature=0.1, block_expansion=16, max_features=256, scale_factor=0.5, num_blocks=4),
     generator=GeneratorParams(block_expansion=32, max_features=256, num_down_blocks=2, num_bottleneck_blocks=3, estimate_occlusion_map=True),
     dense_motion=DenseMotionParams(block_expansion=32, max_features=256, num_blocks=4, scale_factor=0.5, kp_variance=0.01),
+)
+
+#: A very small configuration (32x32 input, 4 keypoints, a few channels per layer):
+#: the same module code as :data:`VOX_256` at a size that runs in milliseconds on a CPU,
+#: for tests of the architecture, the checkpoint layout and the attack plumbing.
+TINY = FommConfig(
+    resolution=32,
+    common=CommonParams(num_kp=4),
+    kp_detector=KeypointDetectorParams(block_expansion=4, max_features=16, scale_factor=0.5, num_blocks=2),
+    generator=GeneratorParams(block_expansion=4, max_features=16, num_down_blocks=1, num_bottleneck_blocks=1),
+    dense_motion=DenseMotionParams(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
 )
