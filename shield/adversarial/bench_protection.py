@@ -162,7 +162,7 @@ class _Clips:
 
 def load_driving(driving_dir: Path, home: Path, resolution: int, frames_per_clip: int) -> tuple[list[str], list[torch.Tensor]]:
     """Validation clips of ``driving_dir`` (all clips if none is a known validation clip)."""
-    from shield.adversarial.data import VALIDATION_CLIPS, load_clip
+    from shield.adversarial.clips import VALIDATION_CLIPS, load_clip
 
     paths = sorted(Path(driving_dir).glob("*.mp4"))
     val = [p for p in paths if p.stem in VALIDATION_CLIPS]
