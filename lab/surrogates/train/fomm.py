@@ -1,4 +1,4 @@
-"""Train a ``fomm-mini`` surrogate: ``python -m shield.adversarial.train.fomm --seed N --out DIR``.
+"""Train a ``fomm-mini`` surrogate: ``python -m lab.surrogates.train.fomm --seed N --out DIR``.
 
 Source and driving frames are two random frames of one training clip (the paper's
 self-supervised reconstruction setting); the objective is in :mod:`.fomm_losses`.
@@ -22,10 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
-from shield.adversarial.models.fomm import FOMM, FOMM_MINI, FommConfig
-from shield.adversarial.models.fomm.config import CommonParams, DenseMotionParams, GeneratorParams, KeypointDetectorParams
-from shield.adversarial.train.common import (
+from lab.surrogates.train.common import (
     CheckpointStore,
     LossLog,
     RunRecord,
@@ -35,20 +32,15 @@ from shield.adversarial.train.common import (
     rng_state,
     seed_everything,
 )
-from shield.adversarial.train.fomm_losses import DlibFeatures, FommObjective, LossWeights
+from lab.surrogates.train.fomm_losses import DlibFeatures, FommObjective, LossWeights
+from shield.adversarial.models.dlib_resnet import load_dlib_descriptor
+from shield.adversarial.models.fomm import FOMM, FOMM_MINI, TINY, FommConfig
 
-__all__ = ["TINY", "CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "final_weights", "main"]
+__all__ = ["CONFIGS", "TrainArgs", "Augment", "AUGMENTS", "PairSampler", "train", "final_weights", "main"]
 
 log = logging.getLogger(__name__)
 
-#: A very small configuration (32 px) for tests of the training loop.
-TINY = FommConfig(
-    resolution=32,
-    common=CommonParams(num_kp=4),
-    kp_detector=KeypointDetectorParams(block_expansion=4, max_features=16, scale_factor=0.5, num_blocks=2),
-    generator=GeneratorParams(block_expansion=4, max_features=16, num_down_blocks=1, num_bottleneck_blocks=1),
-    dense_motion=DenseMotionParams(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-)
+#: ``--config`` choices; ``tiny`` (:data:`shield.adversarial.models.fomm.TINY`, 32 px) for tests of the loop.
 CONFIGS: dict[str, FommConfig] = {"mini": FOMM_MINI, "tiny": TINY}
 
 
@@ -361,7 +353,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[TrainArgs, argparse.Namespace]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from shield.adversarial.data import load_clips, load_stills, split_clips
+    from lab.surrogates.data import load_clips, load_stills, split_clips
     from shield.config import load_settings
     from shield.errors import ConfigError
 
@@ -373,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError("no face data folder", fix="set SHIELD_DATA_DIR or pass --data-dir")
     home = ns.home or settings.home
     config = CONFIGS[args.config]
-    from shield.adversarial.data import list_clips
+    from lab.surrogates.data import list_clips
 
     train_names, val_names = split_clips(p.stem for p in list_clips(data_dir))
     frames = [c.frames for c in load_clips(data_dir, config.resolution, home, names=train_names)]
@@ -393,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frames += [np.stack([still, still]) for still in stills]
     args.out.mkdir(parents=True, exist_ok=True)
     record = RunRecord.load(args.out) or RunRecord(
-        command=[sys.executable, "-m", "shield.adversarial.train.fomm", *(argv if argv is not None else sys.argv[1:])],
+        command=[sys.executable, "-m", "lab.surrogates.train.fomm", *(argv if argv is not None else sys.argv[1:])],
         seed=args.seed,
         config=config.to_dict(),
         train_clips=train_names,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shield.adversarial.faceswap_data import FaceChips, load_chips, split_by_time
+from lab.surrogates.faceswap_data import FaceChips, load_chips, split_by_time
 from shield.errors import ConfigError
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from shield.adversarial.models.fomm import FOMM
-from shield.adversarial.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, WeightAverage
-from shield.adversarial.train.fomm import AUGMENTS, TINY, Augment, PairSampler, TrainArgs, final_weights, train
-from shield.adversarial.train.fomm_losses import FommObjective, LossWeights, RandomTPS
+from lab.surrogates.train.common import CheckpointStore, LossLog, RunRecord, StopFlag, WeightAverage
+from lab.surrogates.train.fomm import AUGMENTS, Augment, PairSampler, TrainArgs, final_weights, train
+from lab.surrogates.train.fomm_losses import FommObjective, LossWeights, RandomTPS
+from shield.adversarial.models.fomm import FOMM, TINY
 
 torch.set_num_threads(1)
 
@@ -190,7 +190,7 @@ def test_sampler_weights_follow_their_clips_past_single_frames() -> None:
 
 
 def test_still_photo_choice_parses() -> None:
-    from shield.adversarial.train.fomm import _parse
+    from lab.surrogates.train.fomm import _parse
 
     assert [_parse(["--seed", "1", "--out", "x", *extra])[0].stills for extra in ([], ["--stills"], ["--stills", "all"])] == ["none", "portraits", "all"]
 
@@ -251,7 +251,7 @@ def test_weight_average_is_checkpointed_resumed_and_exported(tmp_path: Path) -> 
     + [("--stills", "some")],
 )
 def test_impossible_settings_are_refused_before_training(tmp_path: Path, flag: str, value: str) -> None:
-    from shield.adversarial.train.fomm import main
+    from lab.surrogates.train.fomm import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--seed", "1", "--out", str(tmp_path / "run"), flag, value])
@@ -272,7 +272,7 @@ def test_full_resolution_scale_alone_makes_the_reconstruction_term_the_plain_l1(
 
 
 def test_autoencode_term_is_the_l1_of_the_generators_no_warp_rebuild(tmp_path: Path) -> None:
-    from shield.adversarial.train.fomm_losses import autoencode
+    from lab.surrogates.train.fomm_losses import autoencode
 
     torch.manual_seed(0)
     model = FOMM(TINY).eval()
@@ -292,8 +292,8 @@ def test_autoencode_term_is_the_l1_of_the_generators_no_warp_rebuild(tmp_path: P
 
 
 def test_perceptual_term_is_the_feature_distance_of_the_frozen_dlib_network(tmp_path: Path) -> None:
+    from lab.surrogates.train.fomm_losses import DlibFeatures
     from shield.adversarial.models.dlib_resnet import DlibFaceDescriptor
-    from shield.adversarial.train.fomm_losses import DlibFeatures
 
     torch.manual_seed(0)
     features = DlibFeatures(DlibFaceDescriptor())

@@ -19,7 +19,7 @@ other identity.
 perturbation of its input. A disruption needs an output RMS change of 0.112 on [0,1]
 (MSE 0.05 on [-1,1]); at a gain g, the input RMS change must be 0.112 / g.
 
-    .venv/bin/python bench/protection_ceiling.py --json bench/results/protection_ceiling.json \
+    .venv/bin/python -m lab.bench.protection_ceiling --json bench/results/protection_ceiling.json \
         --plot bench/results/protection_ceiling.png
 """
 
@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lab.surrogates.faceswap_data import load_identity
 from shield.adversarial.attacks.losses import random_motions
 from shield.adversarial.bench_protection import _animate, load_driving
-from shield.adversarial.faceswap_data import load_identity
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD
 from shield.adversarial.models.autoencoder import FaceSwapAE, load_faceswap_ae
 from shield.adversarial.models.fomm import FOMM, Keypoints, load_fomm_mini

@@ -12,7 +12,7 @@ alone, no motion network): whether that part comes from the decoder or the motio
 CPU time is one forward pass at batch 1 on one thread: the keypoint detector on the
 source and on the driving frame plus the generator.
 
-    .venv/bin/python bench/fomm_quality.py --json bench/results/fomm_quality.json \
+    .venv/bin/python -m lab.bench.fomm_quality --json bench/results/fomm_quality.json \
         --grid-dir bench/results
 
 ``--models NAME=DIR`` evaluates the newest training checkpoint of a run (its weight
@@ -33,11 +33,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from shield.adversarial.data import VALIDATION_CLIPS, Clip, list_clips, load_clips, split_clips
+from lab.surrogates.data import VALIDATION_CLIPS, Clip, list_clips, load_clips, split_clips
+from lab.surrogates.train.common import CheckpointStore
+from lab.surrogates.train.fomm import final_weights
+from lab.surrogates.train.fomm_losses import autoencode
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, freeze, load_fomm_mini
-from shield.adversarial.train.common import CheckpointStore
-from shield.adversarial.train.fomm import final_weights
-from shield.adversarial.train.fomm_losses import autoencode
 from shield.config import load_settings
 from shield.tensors import to_tensor
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if ns.grid_dir is not None and ns.split == "validation" and name.startswith(FOMM_MINI_NAMES[0]):
             animation_grid(model, clips, ns.grid_dir / f"fomm_animation_{name.split('@')[0]}.png")
     doc = {
-        "command": " ".join([".venv/bin/python", "bench/fomm_quality.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join([".venv/bin/python", "-m", "lab.bench.fomm_quality", *(argv if argv is not None else sys.argv[1:])]),
         "protocol": "source = first frame, driving = later frames of the same clip, absolute keypoints; L1 on [0,1]; self-reconstruction: each driving frame from itself",
         "split": ns.split,
         "clips": clip_names,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shield.adversarial.data import (
+from lab.surrogates.data import (
     CROP_ENLARGE,
     PROTECTION_PEOPLE,
     VALIDATION_CLIPS,

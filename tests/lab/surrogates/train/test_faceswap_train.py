@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from shield.adversarial.faceswap_data import IdentitySplit
+from lab.surrogates.faceswap_data import IdentitySplit
+from lab.surrogates.train.faceswap import CHECKPOINT, LOSSES, RECORD, TrainOptions, augment, export, train
 from shield.adversarial.models import load_faceswap_ae
-from shield.adversarial.train.faceswap import CHECKPOINT, LOSSES, RECORD, TrainOptions, augment, export, train
 
 torch.set_num_threads(1)
 

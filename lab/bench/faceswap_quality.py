@@ -9,7 +9,7 @@ target's training chips) than to the source identity. Also reported:
 reconstruction L1 on validation chips, the same identity test on the
 unswapped validation chips (a sanity reference), and CPU forward time.
 
-    .venv/bin/python bench/faceswap_quality.py --json bench/results/faceswap_quality.json \\
+    .venv/bin/python -m lab.bench.faceswap_quality --json bench/results/faceswap_quality.json \\
         --grid bench/results/faceswap_quality.png
 """
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from shield.adversarial.faceswap_data import IdentitySplit, dlib_model_path, load_identity
+from lab.surrogates.faceswap_data import IdentitySplit, dlib_model_path, load_identity
 from shield.adversarial.models import FaceSwapAE, load_faceswap_ae
 from shield.config import load_settings
 

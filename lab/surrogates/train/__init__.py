@@ -1,9 +1,9 @@
 """Training of the surrogate weights shipped with shield (seeded, logged, resumable).
 
-Run ``python -m shield.adversarial.train.fomm --seed N --out DIR`` for a fomm-mini model.
+Run ``python -m lab.surrogates.train.fomm --seed N --out DIR`` for a fomm-mini model.
 """
 
-from shield.adversarial.train.common import (
+from lab.surrogates.train.common import (
     KEEP,
     CheckpointStore,
     LossLog,

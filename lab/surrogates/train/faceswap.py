@@ -16,8 +16,8 @@ wall time.
 
 Usage::
 
-    python -m shield.adversarial.train.faceswap train --out .shield/train/faceswap-ae
-    python -m shield.adversarial.train.faceswap export --out .shield/train/faceswap-ae \\
+    python -m lab.surrogates.train.faceswap train --out .shield/train/faceswap-ae
+    python -m lab.surrogates.train.faceswap export --out .shield/train/faceswap-ae \\
         --weights shield/adversarial/weights
 """
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shield.adversarial.faceswap_data import DEFAULT_CLIPS, IdentitySplit, load_identity
+from lab.surrogates.faceswap_data import DEFAULT_CLIPS, IdentitySplit, load_identity
 from shield.adversarial.metrics import ssim
 from shield.adversarial.models.autoencoder import FaceSwapAE, FaceSwapAEConfig
 from shield.imaging.hashing import file_sha256
@@ -310,7 +310,7 @@ def export(run_dir: Path, weights_dir: Path, name: str = "faceswap-ae") -> Path:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m shield.adversarial.train.faceswap")
+    p = argparse.ArgumentParser(prog="python -m lab.surrogates.train.faceswap")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train or resume a run")
     t.add_argument("--out", type=Path, required=True)
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         batch=args.batch, lr=args.lr, steps=args.steps, max_seconds=args.max_seconds, seed=args.seed,
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, warp=args.warp,
     )
-    rec = train(opts, splits, command=["python", "-m", "shield.adversarial.train.faceswap", *sys.argv[1:]])
+    rec = train(opts, splits, command=["python", "-m", "lab.surrogates.train.faceswap", *sys.argv[1:]])
     log.info("stopped at step %d after %.0f s", rec["steps"], rec["wall_seconds"])
     return 0
 

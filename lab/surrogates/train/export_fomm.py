@@ -1,6 +1,6 @@
 """Export trained fomm-mini runs to the shipped weights folder.
 
-``python -m shield.adversarial.train.export_fomm --run NAME=DIR [--run NAME=DIR ...]``
+``python -m lab.surrogates.train.export_fomm --run NAME=DIR [--run NAME=DIR ...]``
 writes ``shield/adversarial/weights/<NAME>.pt`` (fp16 parameters) from the newest
 checkpoint of each run (its weight average when the run kept one), and
 ``fomm-mini.json`` describing every exported model: its config, training record
@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lab.surrogates.train.common import CheckpointStore, RunRecord
+from lab.surrogates.train.fomm import final_weights
 from shield.adversarial.models.fomm import FOMM, FOMM_MINI_NAMES, FommConfig, save_fomm_mini, weights_path
-from shield.adversarial.train.common import CheckpointStore, RunRecord
-from shield.adversarial.train.fomm import final_weights
 from shield.adversarial.zoo.registry import FOMM_MINI_INDEX
 from shield.errors import InputError
 from shield.imaging.hashing import file_sha256

@@ -1,0 +1,1 @@
+"""Surrogate experiments: quality and learning curves of the surrogates, the white-box protection ceiling."""
