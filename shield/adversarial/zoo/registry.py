@@ -63,7 +63,7 @@ RECORD_NAME = "model.json"
 RECORD_FORMAT = "shield-model-record/1"
 _WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 #: Index of the shipped fomm-mini weights (config, training record, SHA-256 of each file),
-#: written by ``shield.adversarial.train.export_fomm``.
+#: written by ``lab.surrogates.train.export_fomm`` (lab/, not shipped).
 FOMM_MINI_INDEX = _WEIGHTS / "fomm-mini.json"
 
 
