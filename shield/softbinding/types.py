@@ -1,0 +1,31 @@
+"""Typed result of reading the robust mark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Extraction"]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What :func:`shield.softbinding.extract` read.
+
+    Attributes:
+        found: a Reed-Solomon codeword was read (false-positive rate below 1e-9 per image).
+        asset_id: the 16-byte asset id, or None.
+        sync_z: height of the best phase peak in standard deviations (about 4 for an
+            unmarked image; 8 and more for a readable mark).
+        corrected_bytes: bytes the Reed-Solomon decoder corrected (0..8), or None.
+        scale: (y, x) period ratio at which the mark was read (1/c for a crop keeping c).
+        bit_margin: mean |soft bit| over its spread; a confidence (above ~1.5 is clear).
+        tried: candidate scales tried before giving up (0 when found).
+    """
+
+    found: bool
+    asset_id: bytes | None
+    sync_z: float
+    corrected_bytes: int | None
+    scale: tuple[float, float] | None
+    bit_margin: float | None
+    tried: int = 0
