@@ -160,7 +160,9 @@ class MultiStyleNet(nn.Module):
         self.res = nn.ModuleList(_Residual(i) for i in range(6))
         self.expand = nn.ModuleList(_CondConv(s) for s in _EXPAND)
 
-    def style_weights(self, style: int | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    def style_weights(
+        self, style: int | torch.Tensor, batch: int, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """The (batch, 26) weight matrix for ``style`` (see :meth:`forward`).
 
         Raises:
@@ -168,18 +170,18 @@ class MultiStyleNet(nn.Module):
         """
         if isinstance(style, torch.Tensor):
             if style.shape == (NUM_STYLES,):
-                return style.to(device=device, dtype=torch.float32).expand(batch, NUM_STYLES)
+                return style.to(device=device, dtype=dtype).expand(batch, NUM_STYLES)
             if style.shape == (batch, NUM_STYLES):
-                return style.to(device=device, dtype=torch.float32)
+                return style.to(device=device, dtype=dtype)
             raise ValueError(f"style: expected ({NUM_STYLES},) or ({batch}, {NUM_STYLES}), got {tuple(style.shape)}")
         if isinstance(style, bool) or not isinstance(style, int) or not 0 <= style < NUM_STYLES:
             raise ValueError(f"style: expected an index 0 to {NUM_STYLES - 1} or a weight tensor, got {style!r}")
-        return F.one_hot(torch.full((batch,), style, device=device), NUM_STYLES).float()
+        return F.one_hot(torch.full((batch,), style, device=device), NUM_STYLES).to(dtype)
 
     def forward(self, x: torch.Tensor, style: int | torch.Tensor = 0) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"x: expected (B, 3, H, W), got {tuple(x.shape)}")
-        weights = self.style_weights(style, x.shape[0], x.device)
+        weights = self.style_weights(style, x.shape[0], x.device, x.dtype)
         h, w = x.shape[2], x.shape[3]
         ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE
         if ph or pw:  # as stylize(): reflect-pad to multiples of 4, crop after
