@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,13 +101,12 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _decode(name: str, spec: dict[str, object], raw: bytes) -> np.ndarray:
+def _decode(name: str, spec: dict[str, Any], raw: bytes) -> np.ndarray:
     dtype = spec["dtype"]
-    shape = tuple(int(d) for d in spec["shape"])  # type: ignore[attr-defined]
+    shape = tuple(int(d) for d in spec["shape"])
     quant = spec.get("quantization")
     if quant is None:
         return np.frombuffer(raw, dtype="<f4" if dtype == "float32" else "<i4").reshape(shape).copy()
-    assert isinstance(quant, dict)
     qdtype = quant.get("dtype")
     if qdtype == "float16":
         if dtype != "float32":
@@ -123,10 +123,10 @@ def _decode(name: str, spec: dict[str, object], raw: bytes) -> np.ndarray:
     return values.astype(np.float32).reshape(shape)
 
 
-def _specs(manifest: object, path: Path) -> list[dict[str, object]]:
+def _specs(manifest: object, path: Path) -> list[dict[str, Any]]:
     if not isinstance(manifest, list) or not manifest:
         raise FaceApiWeightsError(f"{path}: expected a non-empty list of weight groups")
-    specs: list[dict[str, object]] = []
+    specs: list[dict[str, Any]] = []
     for group in manifest:
         if not isinstance(group, dict) or not isinstance(group.get("weights"), list):
             raise FaceApiWeightsError(f"{path}: a weight group lacks its 'weights' list")
@@ -185,7 +185,7 @@ def read_weights(manifest_path: Path, shard_dir: Path | None = None) -> dict[str
             raise FaceApiWeightsError(f"{manifest_path}: tensor {name} listed twice")
         quant = spec.get("quantization")
         value_dtype = quant["dtype"] if isinstance(quant, dict) else spec["dtype"]
-        count = math.prod(spec["shape"])  # type: ignore[arg-type]
+        count = math.prod(int(d) for d in spec["shape"])
         size = count * _VALUE_BYTES[str(value_dtype)]
         if offset + size > len(data):
             raise FaceApiWeightsError(f"{manifest_path}: shards end inside tensor {name} (truncated file)")
