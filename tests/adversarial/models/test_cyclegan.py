@@ -185,3 +185,12 @@ def test_rejects_wrong_shapes(port: VintageCycleGAN) -> None:
         port(torch.rand(3, 64, 64))
     with pytest.raises(ValueError, match="B, 3, H, W"):
         vintagify_view(torch.rand(1, 4, 64, 64))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda(port: VintageCycleGAN) -> None:
+    x = vintagify_view(to_tensor(skimage.data.astronaut()), 64)
+    with torch.no_grad():
+        cpu = port(x)
+        gpu = load_vintage_cyclegan("cuda")(x.cuda()).cpu()
+    assert float((cpu - gpu).abs().max()) <= 1e-3  # TF32/cuDNN convolutions, not bit-equal

@@ -221,3 +221,65 @@ def test_batches_and_style_arguments(port: MultiStyleNet) -> None:
         port(x, torch.ones(3, NUM_STYLES))
     with pytest.raises(ValueError, match="B, 3, H, W"):
         port(torch.rand(3, 64, 64), 0)
+
+
+# --- the ONNX reader on hand-built models ------------------------------------------------
+
+
+def _tiny_model(*initializers: Any) -> bytes:
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Add", ["x", initializers[0].name], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        list(initializers),
+    )
+    return bytes(helper.make_model(graph).SerializeToString())
+
+
+def test_reader_reads_a_tiny_model() -> None:
+    from onnx import numpy_helper
+
+    graph = parse_onnx_graph(_tiny_model(numpy_helper.from_array(np.array([[1.0, 2.0]], np.float32), "b")))
+    assert dict(graph.inputs) == {"x": (1, 2)} and list(graph.outputs) == ["y"]
+    assert graph.initializers["b"].tolist() == [[1.0, 2.0]]
+    assert [n.op_type for n in graph.nodes] == ["Add"] and graph.node_producing("y").inputs == ("x", "b")
+    with pytest.raises(OnnxLayoutError, match="'z'"):
+        graph.node_producing("z")
+
+
+def test_reader_rejects_duplicate_and_external_initializers() -> None:
+    from onnx import TensorProto, numpy_helper
+
+    b = numpy_helper.from_array(np.ones((1, 2), np.float32), "b")
+    with pytest.raises(OnnxLayoutError, match="twice"):
+        parse_onnx_graph(_tiny_model(b, b))
+    external = numpy_helper.from_array(np.ones((1, 2), np.float32), "b")
+    external.ClearField("raw_data")
+    external.data_location = TensorProto.EXTERNAL
+    external.external_data.add(key="location", value="weights.bin")
+    with pytest.raises(OnnxFormatError, match="outside"):
+        parse_onnx_graph(_tiny_model(external))
+
+
+def test_integer_initializers_are_not_weights(model_path: Path) -> None:
+    from dataclasses import replace
+
+    from shield.adversarial.models.onnx_graph import load_initializers_strict
+
+    graph = read_onnx_graph(model_path)
+    ints = dict(graph.initializers, **{"expand.2.w": np.zeros((3, 4, 9, 9), np.int64)})
+    with pytest.raises(OnnxLayoutError, match="expand.2.w"):
+        load_initializers_strict(MultiStyleNet(), replace(graph, initializers=ints), "test")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda(port: MultiStyleNet) -> None:
+    x = _astronaut(64)
+    with torch.no_grad():
+        cpu = port(x, 3)
+        gpu = load_multistyle("cuda")(x.cuda(), 3).cpu()
+    assert float((cpu - gpu).abs().max()) <= TOLERANCE
