@@ -35,43 +35,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from shield.adversarial.threats.base import AttackOptions
 from shield.adversarial.transforms import EotConfig
 
-__all__ = ["LossWeights", "Preset", "PRESETS", "RUIZ_BASELINE", "get_preset"]
+__all__ = ["Preset", "PRESETS", "RUIZ_BASELINE", "HELD_OUT", "get_preset", "check_weights"]
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms (``shield.adversarial.attacks.losses``); 0 disables a term.
+#: Networks never attacked by any preset: one per role, the transfer test of the
+#: benchmarks (the face-api.js pipeline end to end, the style network, the second FOMM
+#: surrogate). Never add them to a preset, and never tune against them.
+HELD_OUT: tuple[str, ...] = ("faceapi-ssd", "faceapi-landmarks68", "faceapi-recognition", "multistyle26", "fomm-mini-b")
 
-    The identity term's gradient is much larger than the distortion terms'; with the
-    L2-normalised steps of an RMS budget a weight of 0.1 took nearly all of the energy
-    (FOMM and swap distortion fell 20x on the shipped surrogates), hence 0.01.
-
-    ``simswap`` and ``arcface`` act only when the official SimSwap and ArcFace
-    checkpoints are imported. ``arcface`` is the same kind of term as ``identity``
-    (squared distance between embeddings of a deep face-recognition ResNet; on
-    ArcFace's unit latents it lies in [0,4], the range of the [-1,1] MSE of the
-    distortion terms) and is expected to dominate the same way, so it starts from the
-    same 0.01. It is also partly redundant: the ``simswap`` term already moves the
-    ArcFace latent through its identity-source role. Not yet calibrated on the
-    official weights (none ship).
-
-    ``fomm_official`` acts only when the official FOMM vox-256 checkpoint is imported:
-    it weighs the distortion of the frames that model animates from its own 256 px
-    crop (the same [-1,1] MSE as ``fomm``, hence the same 1.0); that model's keypoint
-    term takes ``keypoints``. 0 leaves the official FOMM out of the attack and out of
-    the self-check (as ``simswap`` 0 does for SimSwap). Not yet calibrated on the official
-    weights either.
-    """
-
-    fomm: float = 1.0
-    keypoints: float = 1.0
-    swap: float = 1.0
-    identity: float = 0.01
-    simswap: float = 1.0
-    arcface: float = 0.01
-    fomm_official: float = 1.0
+#: Weight of each attacked network in the ensemble objective (0 or absent: not attacked).
+#: Identity encoders take 0.01: their squared-distance gradient is much larger than the
+#: [-1,1] MSE of the distortion terms (measured on dlib's descriptor: a weight of 0.1
+#: took nearly all of an RMS-budgeted step). Official checkpoints (fomm-vox-256,
+#: simswap-224, arcface-r100) count only once a user imported them.
+_SURROGATES = {"fomm-mini-a": 1.0, "faceswap-ae": 1.0}
+_OFFICIAL = {"fomm-vox-256": 1.0, "simswap-224": 1.0, "arcface-r100": 0.01}
 
 
 @dataclass(frozen=True)
@@ -94,7 +75,11 @@ class Preset:
         motions: random FOMM driving motions in the attack's bank (identity included).
         motions_per_step: motions evaluated per step.
         perceptual: scale the per-pixel budget by local texture (luminance masking).
-        weights: loss-term weights.
+        weights: model name -> weight in the ensemble objective; a model absent or at 0
+            is not attacked (nor self-checked). Names are checked against the plug-in
+            registry by :func:`check_weights`.
+        output_only: loss on the generators' outputs only, no auxiliary term (keypoints):
+            the published baseline.
         seconds_per_face: documented time target on the reference machine.
     """
 
@@ -110,24 +95,33 @@ class Preset:
     motions: int = 8
     motions_per_step: int = 3
     perceptual: bool = True
-    weights: LossWeights = field(default_factory=LossWeights)
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_SURROGATES)))
+    output_only: bool = False
     seconds_per_face: float = 0.0
+
+    def attacked(self) -> list[str]:
+        """Names of the models this preset attacks, in its order."""
+        return [name for name, w in self.weights.items() if w]
+
+    def options(self) -> AttackOptions:
+        return AttackOptions(motions=self.motions, motions_per_step=self.motions_per_step, output_only=self.output_only)
 
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
             name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=LossWeights(identity=0.0, simswap=0.0, arcface=0.0, fomm_official=0.0),
-            seconds_per_face=5.0,
+            motions=6, motions_per_step=2, weights=MappingProxyType(dict(_SURROGATES)), seconds_per_face=5.0,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
             motions=12, motions_per_step=2, seconds_per_face=20.0,
+            weights=MappingProxyType({**_SURROGATES, "dlib-resnet": 0.01, **_OFFICIAL}),
         ),
         "max": Preset(
             name="max", eps=16 / 255, rms=4 / 255, alpha=0.75 / 255, steps=80, momentum=0.5, eot=EotConfig(),
             eot_samples=2, motions=24, motions_per_step=3, seconds_per_face=60.0,
+            weights=MappingProxyType({**_SURROGATES, "dlib-resnet": 0.01, **_OFFICIAL}),
         ),
     }
 )  # fmt: skip
@@ -137,9 +131,29 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
 #: random start, MSE loss on the generator output only, no transformations, no masking.
 RUIZ_BASELINE = Preset(
     name="ruiz2020", eps=0.025, alpha=0.005, steps=10, momentum=0.0, eot=None, motions=6, motions_per_step=2,
-    perceptual=False,
-    weights=LossWeights(fomm=1.0, keypoints=0.0, swap=1.0, identity=0.0, simswap=1.0, arcface=0.0, fomm_official=1.0),
+    perceptual=False, output_only=True,
+    weights=MappingProxyType({**_SURROGATES, "fomm-vox-256": 1.0, "simswap-224": 1.0}),
 )  # fmt: skip
+
+
+def check_weights(weights: Mapping[str, float]) -> None:
+    """Check a preset's weights against the plug-in registry.
+
+    Raises:
+        UnknownThreatModelError: a name no plug-in has.
+        ConfigError: a negative or non-finite weight, or a held-out network.
+    """
+    import math
+
+    from shield.adversarial.threats import role_of
+    from shield.errors import ConfigError
+
+    for name, weight in weights.items():
+        role_of(name)
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"the weight of {name!r} must be a finite number >= 0, not {weight!r}")
+        if weight and name in HELD_OUT:
+            raise ConfigError(f"{name!r} is a held-out transfer network: no preset may attack it")
 
 
 def get_preset(strength: str | Preset) -> Preset:

@@ -20,7 +20,7 @@ def _size(n: int | None) -> str:
 
 @click.group()
 def models() -> None:
-    """Named models: shipped surrogates, dlib's descriptor, official checkpoints you import.
+    """Named models: pretrained networks from registry packages, our surrogates, official checkpoints you import.
 
     shield never downloads weights: `fetch` tells you where an official file comes
     from, and `import` checks and registers the file you downloaded.
@@ -30,17 +30,19 @@ def models() -> None:
 @models.command("list")
 @json_option
 def list_cmd(as_json: bool) -> None:
-    """Every known model: kind, status, size, SHA-256 prefix and what it is used for."""
+    """Every known model: role, status, size, SHA-256 prefix, licence, source and what it is used for."""
     from shield.adversarial.zoo import list_models
 
     rows = list_models(home=settings().home)
     if as_json:
         emit_json({"models": rows})
         return
-    click.echo(f"{'name':<14} {'kind':<12} {'status':<13} {'size':>9}  {'sha256':<12}  used for")
+    click.echo(f"{'name':<20} {'role':<12} {'status':<13} {'size':>9}  {'sha256':<12}  {'licence':<22}  used for (source)")
     for row in rows:
         digest = row.sha256[:12] if row.sha256 else "-"
-        click.echo(f"{row.name:<14} {row.kind:<12} {row.status.value:<13} {_size(row.bytes):>9}  {digest:<12}  {row.purpose}")
+        licence = (row.licence or "-").split(" (")[0].split(";")[0]
+        source = f" ({row.origin})" if row.origin else ""
+        click.echo(f"{row.name:<20} {row.role or '-':<12} {row.status.value:<13} {_size(row.bytes):>9}  {digest:<12}  {licence:<22}  {row.purpose}{source}")
 
 
 @models.command("verify")
@@ -59,7 +61,7 @@ def verify_cmd(as_json: bool) -> None:
     else:
         for result in report.results:
             digest = result.actual_sha256[:12] if result.actual_sha256 else "-"
-            click.echo(f"{result.status.value.upper():<13} {result.name:<14} {digest:<12}  {result.detail}")
+            click.echo(f"{result.status.value.upper():<13} {result.name:<20} {digest:<12}  {result.detail}")
     if not report.ok:
         bad = [f"{r.name} ({r.status.value})" for r in report.results if r.status not in (Check.OK, Check.NOT_IMPORTED)]
         raise VerificationFailedError(f"weights failed verification: {', '.join(bad)}")

@@ -64,11 +64,17 @@ def protect(
         click.echo(f"  asset id   {o.asset_id}")
         if o.psnr is not None:
             click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input ({o.faces} face{'s' if o.faces != 1 else ''})")
-        for name, info in o.threat_models.items():
-            click.echo(
-                f"  targets    {name}: disruption {info['disruption']:.0%}, mean MSE {info['mean_mse']:.4f}"
-                f" over {info['trials']} trials (self-check on the attacked model)"
-            )
+        for i, face in enumerate(o.face_stages, 1):
+            broke = [f"{s.model} ({s.role})" for s in face.stages if s.broken]
+            held = [f"{s.model} ({s.role})" for s in face.stages if s.broken is False]
+            untested = [s.model for s in face.stages if s.broken is None]
+            click.echo(f"  face {i}     {len(broke)} of {len(broke) + len(held)} attacked stages broke (self-check on the final photo)")
+            if broke:
+                click.echo(f"    broke    {', '.join(broke)}")
+            if held:
+                click.echo(f"    held     {', '.join(held)}")
+            if untested:
+                click.echo(f"    n/a      {', '.join(untested)} (already fails on the original)")
         click.echo(f"  watermark  {o.watermark['scheme']}, PSNR {o.watermark['psnr']:.1f} dB")
         click.echo(f"  manifest   {o.manifest['state']} by {o.manifest['signer']}")
         ledger = o.ledger

@@ -53,6 +53,32 @@ class ProtectOptions:
 
 
 @dataclass(frozen=True)
+class StageOutcome:
+    """One attacked network's break test on one protected face (the self-check)."""
+
+    model: str
+    role: str
+    broken: bool | None
+    measure: float
+    threshold: float
+    what: str
+
+
+@dataclass(frozen=True)
+class FaceOutcome:
+    """One protected face: where, at what quality, and which stages broke."""
+
+    box: tuple[float, float, float, float]
+    psnr: float
+    seconds: float
+    stages: tuple[StageOutcome, ...]
+
+    @property
+    def broken(self) -> list[str]:
+        return [s.model for s in self.stages if s.broken]
+
+
+@dataclass(frozen=True)
 class ProtectOutcome:
     """What happened to one photo."""
 
@@ -66,6 +92,7 @@ class ProtectOutcome:
     ssim: float | None
     faces: int
     threat_models: dict[str, Any]
+    face_stages: tuple[FaceOutcome, ...]
     watermark: dict[str, Any]
     manifest: dict[str, Any]
     ledger: dict[str, Any]
@@ -165,6 +192,7 @@ def _protect_one(
     rgb = img.rgb
     psnr = ssim = None
     threat: dict[str, Any] = {}
+    face_stages: tuple[FaceOutcome, ...] = ()
     protection_record: dict[str, Any] = {"applied": False}
     faces = 0
     hint = None
@@ -178,8 +206,15 @@ def _protect_one(
         rgb, hint = result.rgb, result.delta
         psnr, ssim = result.psnr, result.ssim
         faces = len(result.faces)
-        threat = {name: asdict(check) for name, check in result.self_check.items()}
         protection_record = result.manifest_record()
+        threat = dict(protection_record["self_check"])
+        face_stages = tuple(
+            FaceOutcome(
+                face.box, face.psnr, face.seconds,
+                tuple(StageOutcome(name, result.self_check[name].role, v.broken, v.measure, v.threshold, v.what) for name, v in face.stages.items()),
+            )
+            for face in result.faces
+        )  # fmt: skip
     else:
         notes.append("adversarial perturbation skipped (--no-adversarial)")
 
@@ -219,6 +254,7 @@ def _protect_one(
         ssim=ssim,
         faces=faces,
         threat_models=threat,
+        face_stages=face_stages,
         watermark={"scheme": watermark.SCHEME, "psnr": _psnr(rgb, marked)},
         manifest={"state": "signed", "signer": keys.publisher_name, "development_keys": keys.development},
         ledger={},

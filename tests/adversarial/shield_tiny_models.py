@@ -7,7 +7,10 @@ from torch import nn
 
 from shield.adversarial.models.autoencoder import FaceSwapAE, FaceSwapAEConfig
 from shield.adversarial.models.fomm import FOMM, CommonParams, DenseMotionParams, FommConfig, GeneratorParams, KeypointDetectorParams
-from shield.adversarial.threat_models import ThreatModels
+from shield.adversarial.threats import Target
+from shield.adversarial.threats.dlib_resnet import DlibResNet
+from shield.adversarial.threats.faceswap_ae import FaceSwapAe
+from shield.adversarial.threats.fomm_mini import FommMiniA
 
 TINY_FOMM = FommConfig(
     resolution=32,
@@ -40,8 +43,12 @@ class TinyEmbedder(nn.Module):
         return out
 
 
-def tiny_threat_models(seed: int = 0, *, identity: bool = False) -> ThreatModels:
+def tiny_threat_models(seed: int = 0, *, identity: bool = False) -> list[Target]:
+    """The surrogate plug-ins (fomm-mini-a, faceswap-ae, and dlib-resnet when ``identity``) around tiny random networks."""
     torch.manual_seed(seed)
     fomm = FOMM(TINY_FOMM).eval()
     swap = FaceSwapAE(FaceSwapAEConfig(resolution=32, width=8, latent=32, identities=("a", "b"))).eval()
-    return ThreatModels(fomm=fomm, faceswap=swap, identity=TinyEmbedder().eval() if identity else None)
+    models: list[Target] = [FommMiniA(fomm), FaceSwapAe(swap)]
+    if identity:
+        models.append(DlibResNet(TinyEmbedder().eval()))
+    return models

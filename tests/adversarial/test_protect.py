@@ -20,7 +20,11 @@ from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.models.simswap import SimSwapGenerator
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE, get_preset
 from shield.adversarial.protect import _face_region, _terms, _whole_region, protect_pixels, texture_mask
-from shield.adversarial.threat_models import ThreatModels
+from shield.adversarial.threats import Target
+from shield.adversarial.threats.fomm_mini import FommMiniA, FommTarget
+from shield.adversarial.threats.fomm_vox import FommVox
+from shield.adversarial.threats.simswap import SimSwap
+from shield.adversarial.threats.arcface import ArcFaceR100
 from shield.adversarial.models.fomm.config import TINY
 from shield.errors import InputError, NoFaceError
 from shield.faces import crop_matrix, detect_faces
@@ -28,7 +32,10 @@ from shield.tensors import to_tensor
 
 torch.set_num_threads(1)
 
-QUICK = replace(PRESETS["balanced"], name="quick", steps=3, motions=3, motions_per_step=2)
+QUICK = replace(
+    PRESETS["balanced"], name="quick", steps=3, motions=3, motions_per_step=2,
+    weights={"fomm-mini-a": 1.0, "faceswap-ae": 1.0, "dlib-resnet": 0.01, "fomm-vox-256": 1.0, "simswap-224": 1.0, "arcface-r100": 0.01},
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +62,12 @@ def test_budget_holds_after_quantisation_and_outside_the_face_nothing_changes(po
     assert outside.max() == 0
     assert 30 < result.psnr < 100 and 0.9 < result.ssim <= 1
     assert result.faces[0].psnr > 20 * np.log10(255 / 4) - 0.5  # the RMS budget of 4/255
-    assert set(result.self_check) == {"fomm-mini-a", "faceswap-ae"}
+    assert set(result.self_check) == {"fomm-mini-a", "faceswap-ae", "dlib-resnet"}
     assert result.params["seed"] == 1 and result.params["eps_8bit"] == 16
     record = result.manifest_record()
     assert record["applied"] and record["self_check"]["fomm-mini-a"]["trials"] == 16
+    assert set(record["stages"][0]) == {"fomm-mini-a", "faceswap-ae", "dlib-resnet"}
+    assert record["self_check"]["dlib-resnet"]["role"] == "identity"
 
 
 def test_a_seeded_run_is_reproducible(portrait: np.ndarray, face: FaceGeometry) -> None:
@@ -77,9 +86,10 @@ def test_protection_disrupts_the_attacked_model_more_than_noise(portrait: np.nda
     limit = int(preset.eps * 255)
     noise = np.random.default_rng(0).choice([-limit, limit], size=result.delta.shape) * (result.delta != 0)
     noisy = np.clip(portrait.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    view = face.fomm_view(models.fomm.resolution)
-    fomm = models.fomm
-    assert fomm is not None
+    target = models[0]
+    assert isinstance(target, FommMiniA)
+    fomm = target.fomm
+    view = face.fomm_view(fomm.resolution)
 
     def recon_error(img: np.ndarray) -> float:
         with torch.no_grad():
@@ -137,18 +147,22 @@ def test_presets_are_a_frozen_table() -> None:
         PRESETS["fast"] = QUICK  # type: ignore[index]
 
 
-def _with_simswap(models: ThreatModels) -> ThreatModels:
+def _with_simswap(models: list[Target]) -> list[Target]:
     """``models`` plus a narrow one-block SimSwap and the smallest IR-SE ArcFace (random weights)."""
+    from shield.adversarial.attacks.losses import SimSwapLatent
+
     torch.manual_seed(3)
-    return replace(models, simswap=SimSwapGenerator(latent=512, blocks=1, width=8).eval(), arcface=ArcFace(50).eval())
+    arcface = ArcFace(50).eval()
+    return [*models, SimSwap(SimSwapGenerator(latent=512, blocks=1, width=8).eval(), arcface), ArcFaceR100(SimSwapLatent(arcface))]
 
 
 def test_the_simswap_view_is_the_arcface_224_template_crop(portrait: np.ndarray, face: FaceGeometry) -> None:
     detected = max(detect_faces(portrait), key=lambda f: f.box.area)
     expected = crop_matrix(detected, "arcface_224")
     region = _face_region(face, _with_simswap(tiny_threat_models()), portrait.shape[1], portrait.shape[0])
-    assert region.arcface is not None and region.arcface.size == 224
-    assert np.allclose(region.arcface.shifted(-region.x0, -region.y0).matrix, expected, atol=1e-9)
+    view = region.views["simswap-224"]
+    assert view.size == 224
+    assert np.allclose(view.shifted(-region.x0, -region.y0).matrix, expected, atol=1e-9)
 
 
 def test_simswap_and_arcface_are_attacked_and_recorded(portrait: np.ndarray, face: FaceGeometry) -> None:
@@ -157,46 +171,48 @@ def test_simswap_and_arcface_are_attacked_and_recorded(portrait: np.ndarray, fac
     result = protect_pixels(portrait, strength=preset, seed=2, models=models, faces=[face])
     assert result.params["models"] == ["fomm-mini-a", "faceswap-ae", "simswap-224", "arcface-r100"]
     check = result.self_check["simswap-224"]
-    assert check.trials == 5 and check.mean_mse > 0  # own + 2 held-out latents, 2 targets
+    assert check.trials == 5 and check.tested == 1  # own + 2 held-out latents, 2 targets
+    assert result.self_check["arcface-r100"].measure > 0
     change = np.abs(result.delta).max()
     assert 0 < change <= 16
     region = _face_region(face, models, portrait.shape[1], portrait.shape[0])
     x = to_tensor(portrait)[..., region.y0 : region.y1, region.x0 : region.x1]
     terms = _terms(models, region, preset, torch.Generator().manual_seed(0))
-    assert {t.name for t in terms} == {"fomm", "keypoints", "swap", "simswap", "arcface"}
-    assert region.arcface is not None and affine_crop(x, region.arcface).shape == (1, 3, 224, 224)
+    assert {t.name for t in terms} == {"fomm", "keypoints", "swap", "simswap", "identity"}
+    assert affine_crop(x, region.views["arcface-r100"]).shape == (1, 3, 224, 224)
     fast = _terms(models, region, PRESETS["fast"], torch.Generator().manual_seed(0))
-    assert not {"arcface", "simswap"} & {t.name for t in fast}  # too slow for fast: ~5 s per step
+    assert not {"identity", "simswap"} & {t.name for t in fast}  # too slow for fast: ~5 s per step
 
 
-def _with_vox(models: ThreatModels, resolution: int = 64) -> ThreatModels:
+def _with_vox(models: list[Target], resolution: int = 64) -> list[Target]:
     """``models`` plus an official-architecture FOMM (default 64 px, twice the tiny surrogate's 32), random weights."""
     torch.manual_seed(4)
-    return replace(models, fomm_official=FOMM(replace(TINY, resolution=resolution)).eval())
+    return [*models, FommVox(FOMM(replace(TINY, resolution=resolution)).eval())]
 
 
 def test_an_official_fomm_is_attacked_on_its_own_crop_and_self_checked(portrait: np.ndarray, face: FaceGeometry) -> None:
     models = _with_vox(tiny_threat_models())
-    vox = models.fomm_official
-    assert vox is not None
+    target = models[-1]
+    assert isinstance(target, FommTarget)
+    vox = target.fomm
     region = _face_region(face, models, portrait.shape[1], portrait.shape[0])
-    assert region.fomm is not None and region.fomm_official is not None
-    assert (region.fomm.size, region.fomm_official.size) == (32, 64)
-    assert np.allclose(region.fomm_official.matrix, 2 * region.fomm.matrix + np.array([0, 0, 0.5]), atol=1e-9)  # same square, 2x
+    mini, official = region.views["fomm-mini-a"], region.views["fomm-vox-256"]
+    assert (mini.size, official.size) == (32, 64)
+    assert np.allclose(official.matrix, 2 * mini.matrix + np.array([0, 0, 0.5]), atol=1e-9)  # same square, 2x
     terms = _terms(models, region, QUICK, torch.Generator().manual_seed(0))
     on_vox = [t for t in terms if vox in t.networks()]
     assert [type(t) for t in on_vox] == [FommDistortion, KeypointDisplacement]
     assert isinstance(on_vox[0], FommDistortion) and on_vox[0].per_step == 1 and len(on_vox[0].motions) == QUICK.motions
-    no_kp = _terms(models, region, replace(QUICK, weights=replace(QUICK.weights, keypoints=0.0)), torch.Generator())
-    assert [type(t) for t in no_kp if vox in t.networks()] == [FommDistortion]
+    output_only = _terms(models, region, replace(QUICK, output_only=True), torch.Generator())
+    assert [type(t) for t in output_only if vox in t.networks()] == [FommDistortion]
     fast = _terms(models, region, PRESETS["fast"], torch.Generator().manual_seed(0))
     assert not [t for t in fast if vox in t.networks()]
 
     preset = replace(QUICK, steps=2, eot=None)
     result = protect_pixels(portrait, strength=preset, seed=3, models=models, faces=[face])
-    assert result.params["models"] == ["fomm-mini-a", "fomm-vox-256", "faceswap-ae"]
+    assert result.params["models"] == ["fomm-mini-a", "faceswap-ae", "fomm-vox-256"]
     check = result.self_check["fomm-vox-256"]
-    assert check.trials == 16 and check.mean_mse > 0
+    assert check.trials == 16 and check.tested == 1
     assert result.manifest_record()["self_check"]["fomm-vox-256"]["trials"] == 16
 
 
@@ -206,7 +222,7 @@ def test_the_official_fomm_changes_the_attack_only_when_weighted(portrait: np.nd
     # reaches half a pixel closer to the square's edge and widens the feathered mask).
     models = _with_vox(plain, resolution=32)
     preset = replace(QUICK, steps=2, eot=None)
-    unweighted = replace(preset, weights=replace(preset.weights, fomm_official=0.0))
+    unweighted = replace(preset, weights={**preset.weights, "fomm-vox-256": 0.0})
     without = protect_pixels(portrait, strength=preset, seed=5, models=plain, faces=[face])
     measured_only = protect_pixels(portrait, strength=unweighted, seed=5, models=models, faces=[face])
     attacked = protect_pixels(portrait, strength=preset, seed=5, models=models, faces=[face])
@@ -222,8 +238,7 @@ def test_the_official_fomm_changes_the_attack_only_when_weighted(portrait: np.nd
 def test_the_whole_frame_fallback_gives_the_official_fomm_its_square(portrait: np.ndarray) -> None:
     models = _with_vox(tiny_threat_models())
     region = _whole_region(models, 80, 64)
-    assert region.fomm_official is not None and region.fomm_official.size == 64
-    assert region.fomm is not None and region.fomm.size == 32
+    assert region.views["fomm-vox-256"].size == 64 and region.views["fomm-mini-a"].size == 32
     flat = np.full((64, 80, 3), 120, dtype=np.uint8)
     flat[:, 40:] = 30
     result = protect_pixels(flat, strength=replace(QUICK, steps=2, eot=None, perceptual=False), seed=0, whole_frame=True, models=models)

