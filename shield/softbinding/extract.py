@@ -20,7 +20,7 @@ import numpy as np
 
 from shield.softbinding.canonical import CANONICAL, canonical_scale, canonical_size, luma, rescale, whiten
 from shield.softbinding.checks import check_key, check_rgb
-from shield.softbinding.codec import decode_bits
+from shield.softbinding.codec import decode_soft
 from shield.softbinding.keyed import CODE_BITS, TILE, Tile, tile_for_key
 from shield.softbinding.types import Extraction
 
@@ -130,11 +130,11 @@ def extract(rgb: np.ndarray, key: bytes) -> Extraction:
         if z < SYNC_Z_MIN:
             continue
         soft = _soft_bits(folded, shift, tile)
-        decoded = decode_bits(soft > 0)
+        decoded = decode_soft(soft)
         if decoded is None:
             continue
-        asset_id, corrected = decoded
+        asset_id, disagree = decoded
         margin = float(np.mean(np.abs(soft)) / max(float(np.std(np.abs(soft))), 1e-12))
         log.debug("soft binding read at period ratio (%.4f, %.4f), shift %s, z %.1f", ry, rx, shift, z)
-        return Extraction(True, asset_id, sync_z=z, corrected_bytes=corrected, scale=(ry, rx), bit_margin=margin)
-    return Extraction(False, None, sync_z=best_z, corrected_bytes=None, scale=None, bit_margin=None, tried=tried)
+        return Extraction(True, asset_id, sync_z=z, disagreeing_bits=disagree, scale=(ry, rx), bit_margin=margin)
+    return Extraction(False, None, sync_z=best_z, disagreeing_bits=None, scale=None, bit_margin=None, tried=tried)

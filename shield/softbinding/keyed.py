@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TILE", "CODE_BITS", "SYNC_FRACTION", "Tile", "tile_for_key"]
+__all__ = ["TILE", "CODE_BITS", "SYNC_FRACTION", "SYNC_GROUPS", "GROUPS", "Tile", "tile_for_key"]
 
 #: Tile side in canonical pixels (the tile repeats over the whole canonical image).
 TILE = 64
@@ -23,6 +23,11 @@ TILE = 64
 CODE_BITS = 256
 #: Share of tile positions that are sync (known sign): 1 in 4.
 SYNC_FRACTION = 0.25
+#: The sync positions fall into this many groups; the embedder sets one amplitude per
+#: group (and per coded bit), see :mod:`shield.softbinding.embed`.
+SYNC_GROUPS = 64
+#: Amplitude groups: the coded bits, then the sync groups.
+GROUPS = CODE_BITS + SYNC_GROUPS
 _DOMAIN = b"shield.softbinding.tile.v1\x00"
 
 
@@ -34,11 +39,14 @@ class Tile:
         chips: (TILE, TILE) float32 of +-1, the spreading sequence.
         sync: (TILE, TILE) float32, the chips at sync positions and 0 elsewhere.
         bit_index: (TILE, TILE) int32, the coded bit a position carries, or -1 for sync.
+        group: (TILE, TILE) int32, the amplitude group: the bit index, or CODE_BITS + the
+            sync group for a sync position.
     """
 
     chips: np.ndarray
     sync: np.ndarray
     bit_index: np.ndarray
+    group: np.ndarray
 
     def pattern(self, bits: np.ndarray) -> np.ndarray:
         """(TILE, TILE) float32 tile for ``bits`` (CODE_BITS values 0/1): sync + signed chips."""
@@ -56,5 +64,8 @@ def tile_for_key(key: bytes) -> Tile:
     n_sync = int(n * SYNC_FRACTION)
     bit_index = np.full(n, -1, dtype=np.int32)
     bit_index[order[n_sync:]] = np.arange(n - n_sync, dtype=np.int32) % CODE_BITS
+    group = bit_index.copy()
+    group[order[:n_sync]] = CODE_BITS + np.arange(n_sync, dtype=np.int32) % SYNC_GROUPS
     sync = np.where(bit_index < 0, chips, 0.0).astype(np.float32)
-    return Tile(chips.reshape(TILE, TILE), sync.reshape(TILE, TILE), bit_index.reshape(TILE, TILE))
+    shape = (TILE, TILE)
+    return Tile(chips.reshape(shape), sync.reshape(shape), bit_index.reshape(shape), group.reshape(shape))

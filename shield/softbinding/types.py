@@ -16,7 +16,8 @@ class Extraction:
         asset_id: the 16-byte asset id, or None.
         sync_z: height of the best phase peak in standard deviations (about 4 for an
             unmarked image; 8 and more for a readable mark).
-        corrected_bytes: bytes the Reed-Solomon decoder corrected (0..8), or None.
+        disagreeing_bits: of the 256 bits read, how many the decoded codeword corrects
+            (0..71), or None.
         scale: (y, x) period ratio at which the mark was read (1/c for a crop keeping c).
         bit_margin: mean |soft bit| over its spread; a confidence (above ~1.5 is clear).
         tried: candidate scales tried before giving up (0 when found).
@@ -25,7 +26,7 @@ class Extraction:
     found: bool
     asset_id: bytes | None
     sync_z: float
-    corrected_bytes: int | None
+    disagreeing_bits: int | None
     scale: tuple[float, float] | None
     bit_margin: float | None
     tried: int = 0
