@@ -49,6 +49,7 @@ __all__ = [
     "SHA256",
     "SIZE_BYTES",
     "IMAGE_SIZE",
+    "MIN_SIDE",
     "PARAMETERS",
 ]
 
@@ -74,6 +75,8 @@ RESIZE_MARGIN = 30
 PARAMETERS = 11_388_675
 #: The two stride-2 stages need sides divisible by 4 to give back the input size.
 _MULTIPLE = 4
+#: Smallest side in pixels: the reflection paddings need a few pixels at the 1/4 scale.
+MIN_SIDE = 8
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
@@ -114,13 +117,15 @@ def _layers(ngf: int = 64, n_blocks: int = 9) -> list[nn.Module]:
 class VintageCycleGAN(nn.Module):
     """vintagify's CycleGAN generator (modern photo -> vintage photo), role: generator.
 
-    ``forward(x)``: x is (B, 3, H, W) float RGB in [0, 1]; returns the translated image,
+    ``forward(x)``: x is (B, 3, H, W) float RGB in [0, 1], H and W at least
+    :data:`MIN_SIDE`; returns the translated image,
     (B, 3, H, W) in [0, 1]. The [-1, 1] normalisation and its inverse happen inside.
     vintagify always feeds 512 x 512 crops (see :func:`vintagify_view`). Sides that are
     not multiples of 4 are reflection-padded at the bottom/right to the next multiple
     and the output cropped back (the reference network would return a larger image);
     for multiples of 4 the result is exactly vintagify's network.
 
+    Raises ValueError for another shape or a smaller image.
     Built with random weights; :func:`load_vintage_cyclegan` fills in the released ones.
     """
 
@@ -129,8 +134,8 @@ class VintageCycleGAN(nn.Module):
         self.model = nn.Sequential(*_layers())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x: expected (B, 3, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 or min(x.shape[2], x.shape[3]) < MIN_SIDE:
+            raise ValueError(f"x: expected (B, 3, H, W) with H, W >= {MIN_SIDE}, got {tuple(x.shape)}")
         h, w = x.shape[2], x.shape[3]
         ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE
         if ph or pw:

