@@ -96,7 +96,9 @@ def _cyclegan_row(port: Any, ref: Any, img: Image.Image, size: int) -> dict[str,
     }
 
 
-def _multistyle_rows(port: Any, session: Any, package: Any, img: Image.Image, styles: list[int]) -> list[dict[str, Any]]:
+def _multistyle_rows(
+    port: Any, session: Any, package: Any, img: Image.Image, styles: list[int]
+) -> list[dict[str, Any]]:
     rgb = np.asarray(img)
     h, w = rgb.shape[:2]
     padded = to_tensor(np.pad(rgb, ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="reflect"))

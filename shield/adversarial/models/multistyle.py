@@ -220,7 +220,7 @@ def check_graph(graph: OnnxGraph) -> None:
             a norm epsilon or the operator counts differ (the message names it).
     """
     if tuple(graph.inputs.get("style_weights", ())) != (NUM_STYLES,) or len(graph.inputs.get("image", ())) != 4:
-        raise OnnxLayoutError(f"graph inputs are {dict(graph.inputs)}, expected image (1,3,h,w) and style_weights (26,)")
+        raise OnnxLayoutError(f"graph inputs {dict(graph.inputs)}, expected image (1,3,h,w) and style_weights (26,)")
     if list(graph.outputs) != ["stylized"] or graph.node_producing("stylized").op_type != "Sigmoid":
         raise OnnxLayoutError("the graph's only output must be 'stylized', from a Sigmoid")
     specs = {s.name + ".w": s for s in _ALL}

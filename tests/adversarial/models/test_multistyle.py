@@ -69,7 +69,8 @@ def _one_hot(style: int) -> np.ndarray:
 
 
 def _astronaut(side: int = SIDE) -> torch.Tensor:
-    return to_tensor(np.asarray(Image.fromarray(skimage.data.astronaut()).resize((side, side), Image.Resampling.LANCZOS)))
+    img = Image.fromarray(skimage.data.astronaut()).resize((side, side), Image.Resampling.LANCZOS)
+    return to_tensor(np.asarray(img))
 
 
 def _photo(shared_data: Path, index: int) -> np.ndarray:
