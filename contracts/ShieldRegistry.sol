@@ -1,18 +1,30 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-/// @title ShieldRegistry: anchors protected photos (single records and Merkle batches),
-///        lets a publisher revoke its own entries, and binds a publisher address to its
-///        C2PA certificate fingerprint and fragile-watermark public key.
+/// @title ShieldRegistry: anchors protected photos (single records and Merkle batches)
+///        under the publisher that sent them, lets a publisher revoke its own entries, and
+///        binds a publisher address to its C2PA certificate fingerprint and fragile-watermark
+///        public key together with a proof that it holds both private keys.
 /// @notice Storage alone is enough to verify an entry (nodes may prune logs); events
 ///         carry the full hashes for auditors.
 ///
+/// Squatting and hostile revocation: every entry lives under its own publisher's key,
+///   records[keccak256(publisher || assetId)], batches[keccak256(publisher || root)],
+/// so an anchor by another address lands in that address's own slot: it can neither
+/// block a publisher's asset id nor reach (and so revoke) its record. Which publisher a
+/// photo belongs to is decided by the verifier from the publisher proof (see
+/// registerPublisher and contracts/README.md), never by who anchored first.
+///
 /// Storage layout (one slot per record, one per batch, chosen for gas):
-///   records[assetId]  = | flags:8 | publisherId:32 | timestamp:40 | commitment:176 |
+///   records[key]      = | flags:8 | publisherId:32 | timestamp:40 | commitment:176 |
 ///                        commitment = first 22 bytes of keccak256(content || file || manifest)
-///   batches[root]     = | (unused):16 | flags:8 | count:32 | timestamp:40 | publisher:160 |
+///   batches[key]      = | (unused):16 | flags:8 | count:32 | timestamp:40 | publisher:160 |
 ///   publishers[addr]  = certFingerprint (slot 0), watermarkKey (slot 1),
 ///                        | id:32 | registeredAt:40 | (slot 2)
+///   proofs[addr]      = the publisher proof bytes (format in shield/ledger/proof.py)
+///   claimants[fp]     = addresses that registered a watermark key with fingerprint fp
+///                        (first 8 bytes of sha256("shield.fragile.v1/key\0" || key), the
+///                        fingerprint the watermark itself carries)
 ///   publisherAddresses[id - 1] = addr  (ids start at 1; 0 means "none")
 ///
 /// Merkle batches: leaf = keccak256(0x00 || assetId || content || file || manifest),
@@ -47,10 +59,16 @@ contract ShieldRegistry {
     uint256 public constant MAX_REASON_BYTES = 256;
     /// Deepest Merkle proof accepted by the on-chain check (2^64 leaves).
     uint256 public constant MAX_PROOF_DEPTH = 64;
+    /// Longest publisher proof accepted: a certificate of up to ~1.8 kB plus two signatures.
+    uint256 public constant MAX_PUBLISHER_PROOF_BYTES = 2048;
+    /// Shortest publisher proof accepted: header, two signatures, a minimal certificate.
+    uint256 public constant MIN_PUBLISHER_PROOF_BYTES = 192;
 
-    mapping(bytes16 => Record) internal records;
+    mapping(bytes32 => Record) internal records;
     mapping(bytes32 => Batch) internal batches;
     mapping(address => Publisher) internal publishers;
+    mapping(address => bytes) internal proofs;
+    mapping(bytes8 => address[]) internal claimants;
     address[] internal publisherAddresses;
 
     event PublisherRegistered(
@@ -66,24 +84,35 @@ contract ShieldRegistry {
     error AlreadyAnchored(bytes16 assetId, address publisher);
     error BatchExists(bytes32 root, address publisher);
     error NotFound(bytes32 key);
-    error NotPublisher(bytes32 key, address publisher);
+    error NotRegistered(address publisher);
     error AlreadyRevoked(bytes32 key);
     error EmptyBatch();
     error ZeroValue();
     error LengthMismatch();
     error ReasonTooLong(uint256 length);
+    error BadProofLength(uint256 length);
 
     // ---------------------------------------------------------------- publishers
 
-    /// @notice Bind msg.sender to its certificate fingerprint and watermark key.
-    ///         Calling again replaces both (key rotation); the event keeps the history.
-    function registerPublisher(bytes32 certFingerprint, bytes32 watermarkKey) external {
+    /// @notice Bind msg.sender to its certificate fingerprint and watermark key, with the
+    ///         proof that it holds both private keys: the leaf certificate and signatures
+    ///         by the C2PA signing key and by the watermark key over (chain id, this
+    ///         registry, msg.sender, fingerprint, watermark key). The signatures are
+    ///         checked by every verifier and auditor (no precompile verifies Ed25519); a
+    ///         registration whose proof fails is ignored by them and flagged by the audit.
+    ///         Calling again replaces all three (key rotation); the event keeps the history.
+    function registerPublisher(bytes32 certFingerprint, bytes32 watermarkKey, bytes calldata proof) external {
         if (certFingerprint == bytes32(0) || watermarkKey == bytes32(0)) revert ZeroValue();
+        if (proof.length < MIN_PUBLISHER_PROOF_BYTES || proof.length > MAX_PUBLISHER_PROOF_BYTES) {
+            revert BadProofLength(proof.length);
+        }
         Publisher storage p = publishers[msg.sender];
         uint32 id = p.id == 0 ? _newPublisherId(p) : p.id;
+        if (p.watermarkKey != watermarkKey) claimants[watermarkFingerprint(watermarkKey)].push(msg.sender);
         p.certFingerprint = certFingerprint;
         p.watermarkKey = watermarkKey;
         p.registeredAt = uint40(block.timestamp);
+        proofs[msg.sender] = proof;
         emit PublisherRegistered(msg.sender, id, certFingerprint, watermarkKey);
     }
 
@@ -96,6 +125,27 @@ contract ShieldRegistry {
         return (p.certFingerprint, p.watermarkKey, p.registeredAt, p.id);
     }
 
+    /// @notice The stored publisher proof of `publisher` (empty when never registered).
+    function publisherProof(address publisher) external view returns (bytes memory) {
+        return proofs[publisher];
+    }
+
+    /// @notice Addresses that registered a watermark key with fingerprint `fp`, from
+    ///         `offset`, at most `limit` of them (registrations are paid, so the list
+    ///         only grows by an attacker's gas; verifiers keep those whose proof holds).
+    function claimantsOf(bytes8 fp, uint256 offset, uint256 limit) external view returns (address[] memory out) {
+        address[] storage all = claimants[fp];
+        uint256 end = offset + limit < all.length ? offset + limit : all.length;
+        out = new address[](end > offset ? end - offset : 0);
+        for (uint256 i = offset; i < end; ++i) {
+            out[i - offset] = all[i];
+        }
+    }
+
+    function watermarkFingerprint(bytes32 watermarkKey) public pure returns (bytes8) {
+        return bytes8(sha256(abi.encodePacked("shield.fragile.v1/key", bytes1(0x00), watermarkKey)));
+    }
+
     function publisherAddress(uint32 id) external view returns (address) {
         return id == 0 || id > publisherAddresses.length ? address(0) : publisherAddresses[id - 1];
     }
@@ -106,13 +156,14 @@ contract ShieldRegistry {
 
     // ---------------------------------------------------------------- anchoring
 
-    /// @notice Anchor one photo. Reverts with AlreadyAnchored if the asset id is taken.
+    /// @notice Anchor one photo under msg.sender (a registered publisher). Reverts with
+    ///         AlreadyAnchored if msg.sender already anchored this asset id.
     function anchor(bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash) external {
         _anchor(_publisherId(), assetId, contentHash, fileHash, manifestHash);
     }
 
     /// @notice Anchor several photos as individual records in one transaction
-    ///         (all or nothing: one taken id reverts the whole call).
+    ///         (all or nothing: one id already anchored by msg.sender reverts the call).
     function anchorMany(
         bytes16[] calldata assetIds,
         bytes32[] calldata contentHashes,
@@ -128,34 +179,36 @@ contract ShieldRegistry {
         }
     }
 
-    /// @notice Anchor a Merkle root over `count` leaves (see leafHash / nodeHash).
+    /// @notice Anchor a Merkle root over `count` leaves (see leafHash / nodeHash) under msg.sender.
     function anchorBatch(bytes32 root, uint32 count) external {
         if (root == bytes32(0)) revert ZeroValue();
         if (count == 0) revert EmptyBatch();
-        Batch storage b = batches[root];
-        if (b.timestamp != 0) revert BatchExists(root, b.publisher);
-        batches[root] = Batch(msg.sender, uint40(block.timestamp), count, 0);
+        _publisherId();
+        Batch storage b = batches[batchKey(msg.sender, root)];
+        if (b.timestamp != 0) revert BatchExists(root, msg.sender);
+        b.publisher = msg.sender;
+        b.timestamp = uint40(block.timestamp);
+        b.count = count;
         emit BatchAnchored(root, msg.sender, count);
     }
 
     // ---------------------------------------------------------------- revocation
 
+    /// @notice Revoke msg.sender's own record; nobody else's is reachable from here.
     function revokeRecord(bytes16 assetId, string calldata reason) external {
         if (bytes(reason).length > MAX_REASON_BYTES) revert ReasonTooLong(bytes(reason).length);
-        Record storage r = records[assetId];
+        Record storage r = records[recordKey(msg.sender, assetId)];
         if (r.timestamp == 0) revert NotFound(bytes32(assetId));
-        address owner = publisherAddresses[r.publisherId - 1];
-        if (owner != msg.sender) revert NotPublisher(bytes32(assetId), owner);
         if (r.flags & REVOKED != 0) revert AlreadyRevoked(bytes32(assetId));
         r.flags |= REVOKED;
         emit RecordRevoked(assetId, msg.sender, reason);
     }
 
+    /// @notice Revoke msg.sender's own batch.
     function revokeBatch(bytes32 root, string calldata reason) external {
         if (bytes(reason).length > MAX_REASON_BYTES) revert ReasonTooLong(bytes(reason).length);
-        Batch storage b = batches[root];
+        Batch storage b = batches[batchKey(msg.sender, root)];
         if (b.timestamp == 0) revert NotFound(root);
-        if (b.publisher != msg.sender) revert NotPublisher(root, b.publisher);
         if (b.flags & REVOKED != 0) revert AlreadyRevoked(root);
         b.flags |= REVOKED;
         emit BatchRevoked(root, msg.sender, reason);
@@ -163,32 +216,39 @@ contract ShieldRegistry {
 
     // ---------------------------------------------------------------- reading
 
-    /// @notice A record as stored; timestamp 0 means "no such record".
-    function recordOf(bytes16 assetId)
-        external
-        view
-        returns (bytes22 commitment, uint40 timestamp, address publisher, bool revoked)
-    {
-        Record storage r = records[assetId];
-        if (r.timestamp == 0) return (bytes22(0), 0, address(0), false);
-        return (r.commitment, r.timestamp, publisherAddresses[r.publisherId - 1], r.flags & REVOKED != 0);
+    function recordKey(address publisher, bytes16 assetId) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(publisher, assetId));
     }
 
-    /// @notice A batch as stored; timestamp 0 means "no such batch".
-    function batchOf(bytes32 root)
-        external
-        view
-        returns (address publisher, uint40 timestamp, uint32 count, bool revoked)
-    {
-        Batch storage b = batches[root];
-        return (b.publisher, b.timestamp, b.count, b.flags & REVOKED != 0);
+    function batchKey(address publisher, bytes32 root) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(publisher, root));
     }
 
-    /// @notice Raw storage words of many records at once (layout above), for auditors.
-    function rawRecords(bytes16[] calldata assetIds) external view returns (bytes32[] memory words) {
-        words = new bytes32[](assetIds.length);
-        for (uint256 i; i < assetIds.length; ++i) {
-            Record storage r = records[assetIds[i]];
+    /// @notice `publisher`'s record of `assetId` as stored; timestamp 0 means "no such record".
+    function recordOf(address publisher, bytes16 assetId)
+        external
+        view
+        returns (bytes22 commitment, uint40 timestamp, bool revoked)
+    {
+        Record storage r = records[recordKey(publisher, assetId)];
+        return (r.commitment, r.timestamp, r.flags & REVOKED != 0);
+    }
+
+    /// @notice `publisher`'s batch `root` as stored; timestamp 0 means "no such batch".
+    function batchOf(address publisher, bytes32 root)
+        external
+        view
+        returns (uint40 timestamp, uint32 count, bool revoked)
+    {
+        Batch storage b = batches[batchKey(publisher, root)];
+        return (b.timestamp, b.count, b.flags & REVOKED != 0);
+    }
+
+    /// @notice Raw storage words of many records at once (layout above), by recordKey.
+    function rawRecords(bytes32[] calldata keys) external view returns (bytes32[] memory words) {
+        words = new bytes32[](keys.length);
+        for (uint256 i; i < keys.length; ++i) {
+            Record storage r = records[keys[i]];
             bytes32 w;
             assembly {
                 w := sload(r.slot)
@@ -197,11 +257,11 @@ contract ShieldRegistry {
         }
     }
 
-    /// @notice Raw storage words of many batches at once (layout above).
-    function rawBatches(bytes32[] calldata roots) external view returns (bytes32[] memory words) {
-        words = new bytes32[](roots.length);
-        for (uint256 i; i < roots.length; ++i) {
-            Batch storage b = batches[roots[i]];
+    /// @notice Raw storage words of many batches at once (layout above), by batchKey.
+    function rawBatches(bytes32[] calldata keys) external view returns (bytes32[] memory words) {
+        words = new bytes32[](keys.length);
+        for (uint256 i; i < keys.length; ++i) {
+            Batch storage b = batches[keys[i]];
             bytes32 w;
             assembly {
                 w := sload(b.slot)
@@ -239,8 +299,9 @@ contract ShieldRegistry {
         return h == root;
     }
 
-    /// @notice True when the photo's fields are included in an anchored, unrevoked batch.
+    /// @notice True when the photo's fields are included in `publisher`'s anchored, unrevoked batch.
     function isBatchMember(
+        address publisher,
         bytes32 root,
         bytes16 assetId,
         bytes32 contentHash,
@@ -248,7 +309,7 @@ contract ShieldRegistry {
         bytes32 manifestHash,
         bytes32[] calldata proof
     ) external view returns (bool) {
-        Batch storage b = batches[root];
+        Batch storage b = batches[batchKey(publisher, root)];
         if (b.timestamp == 0 || b.flags & REVOKED != 0) return false;
         return verifyProof(root, leafHash(assetId, contentHash, fileHash, manifestHash), proof);
     }
@@ -259,16 +320,18 @@ contract ShieldRegistry {
         internal
     {
         if (assetId == bytes16(0)) revert ZeroValue();
-        Record storage r = records[assetId];
-        if (r.timestamp != 0) revert AlreadyAnchored(assetId, publisherAddresses[r.publisherId - 1]);
-        records[assetId] = Record(commitmentOf(contentHash, fileHash, manifestHash), uint40(block.timestamp), pid, 0);
+        Record storage r = records[recordKey(msg.sender, assetId)];
+        if (r.timestamp != 0) revert AlreadyAnchored(assetId, msg.sender);
+        r.commitment = commitmentOf(contentHash, fileHash, manifestHash);
+        r.timestamp = uint40(block.timestamp);
+        r.publisherId = pid;
         emit Anchored(assetId, msg.sender, contentHash, fileHash, manifestHash);
     }
 
-    function _publisherId() internal returns (uint32) {
-        Publisher storage p = publishers[msg.sender];
-        uint32 id = p.id;
-        return id == 0 ? _newPublisherId(p) : id;
+    /// A registered publisher's id; anchoring needs a registration (and so a proof).
+    function _publisherId() internal view returns (uint32 id) {
+        id = publishers[msg.sender].id;
+        if (id == 0) revert NotRegistered(msg.sender);
     }
 
     function _newPublisherId(Publisher storage p) internal returns (uint32 id) {

@@ -9,12 +9,13 @@ Exit codes follow DESIGN.md: 0 authentic, 1 modified/re-encoded/invalid,
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
     "Verdict",
     "C2paEvidence",
+    "ImageEvidence",
     "WatermarkEvidence",
     "LedgerEvidence",
     "RegionBox",
@@ -63,7 +64,11 @@ class C2paCode:
 
 @dataclass(frozen=True)
 class C2paEvidence:
-    """What the C2PA reader found. state: trusted | valid | invalid | absent."""
+    """What the C2PA reader found. state: trusted | valid | invalid | absent.
+
+    ``development``: the signing certificate says it is a development key (its password
+    is stored next to it, so anyone with the folder can sign as this publisher).
+    """
 
     state: str
     codes: tuple[C2paCode, ...] = ()
@@ -71,6 +76,21 @@ class C2paEvidence:
     signer_fingerprint: str | None = None
     signed_at: str | None = None
     data_hash_ok: bool = True
+    development: bool = False
+
+
+@dataclass(frozen=True)
+class ImageEvidence:
+    """The file itself: path, size, format, decoding notes, and what besides the first
+    frame's pixel values changes what a viewer shows (shield.imaging.rendering)."""
+
+    path: str
+    width: int
+    height: int
+    format: str
+    conversions: tuple[str, ...] = ()
+    frames: int = 1
+    rendering_metadata: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +108,18 @@ class WatermarkEvidence:
 
 @dataclass(frozen=True)
 class LedgerEvidence:
-    """Ledger lookup. reachable False means the check was skipped."""
+    """Ledger lookup. reachable False means the check was skipped.
+
+    Hash comparisons, each None when it could not be made: ``hashes_match`` the record's
+    commitment (all three hashes), ``pixels_match`` / ``file_match`` / ``manifest_match``
+    each hash on its own (known from the anchoring event or the Merkle proof).
+
+    Publisher: ``publisher_proven`` the registration proof holds (the publisher holds the
+    watermark and C2PA keys it claims); ``publisher_trusted`` its certificate chains to
+    the verifier's trust anchors; ``publisher_signer`` the certificate's subject name;
+    ``publisher_development`` it is a development certificate. ``ignored_claims`` lists
+    addresses that claim the watermark key without a proof that holds.
+    """
 
     reachable: bool
     found: bool = False
@@ -107,6 +138,11 @@ class LedgerEvidence:
     publisher_consistent: bool | None = None
     batch_root: str | None = None
     explanation: str = ""
+    publisher_proven: bool | None = None
+    publisher_trusted: bool | None = None
+    publisher_signer: str | None = None
+    publisher_development: bool = False
+    ignored_claims: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,19 +155,22 @@ class VerifyReport:
     ledger: LedgerEvidence
     reasons: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
-    image: dict[str, object] = field(default_factory=dict)
+    image: ImageEvidence | None = None
 
     @property
     def exit_code(self) -> int:
         return self.verdict.exit_code
 
 
-def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
-    """Combine the three checks into one verdict, with reasons and skipped checks.
+def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
+           image: ImageEvidence | None = None) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
+    """Combine the checks into one verdict, with reasons and skipped checks.
 
     Precedence, strongest evidence first: local edits found by the watermark; then
-    whole-image re-encoding; then a broken manifest or hash mismatch; then missing
-    evidence; only when every available check passes is the photo authentic.
+    whole-image re-encoding; then content a viewer shows that the watermark does not
+    bind (extra frames, colour metadata); then a broken manifest or hash mismatch; then
+    a publisher that cannot prove its keys or is not trusted; then missing evidence;
+    only when every available check passes is the photo authentic.
     """
     reasons: list[str] = []
     skipped: list[str] = []
@@ -152,24 +191,18 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence) ->
     if wm.status == "wrong-key":
         reasons.append("watermark: blocks do not verify under the publisher's key named by the manifest/ledger")
         return Verdict.INVALID, tuple(reasons), ()
+    rendering = _rendering_reasons(image)
+    if rendering:
+        return Verdict.MODIFIED, tuple(rendering), ()
 
     if has_manifest and c2pa.state == "invalid":
         failures = [c.explanation for c in c2pa.codes if c.severity == "failure"] or ["manifest failed validation"]
         reasons.extend(f"C2PA: {f}" for f in failures)
         return Verdict.INVALID, tuple(reasons), ()
     if ledger.reachable and ledger.found:
-        if ledger.revoked:
-            reasons.append("ledger: the publisher revoked this record" + (f" ({ledger.revocation_reason})" if ledger.revocation_reason else ""))
-            return Verdict.INVALID, tuple(reasons), ()
-        if ledger.pixels_match is False:
-            reasons.append("ledger: the pixels differ from those anchored")
-            return Verdict.MODIFIED, tuple(reasons), ()
-        if has_manifest and ledger.hashes_match is False:
-            reasons.append("ledger: file or manifest hash differs from the anchored record")
-            return Verdict.INVALID, tuple(reasons), ()
-        if ledger.publisher_consistent is False:
-            reasons.append("ledger: the record's publisher is not registered with this signer's certificate and watermark key")
-            return Verdict.INVALID, tuple(reasons), ()
+        mismatch = _ledger_mismatch(ledger, has_manifest)
+        if mismatch is not None:
+            return mismatch[0], (mismatch[1],), ()
 
     if wm.status == "absent" and has_manifest:
         reasons.append("watermark: absent although the manifest declares one")
@@ -182,23 +215,65 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence) ->
     if not ledger.reachable:
         skipped.append("ledger (" + (ledger.explanation or "unreachable") + ")")
     elif not ledger.found:
-        reasons.append("ledger: no record for this asset id (anchor may still be queued)")
-        skipped.append("ledger (no record found)")
+        reasons.append("ledger: no record for this asset id by a publisher that proves the watermark key"
+                       " (anchor may still be queued)")
+        reasons.extend(f"ledger: ignored {a}, which claims the watermark key without proof" for a in ledger.ignored_claims[:3])
+        skipped.append("ledger (" + (ledger.explanation or "no record found") + ")")
+    if not has_manifest and ledger.reachable and ledger.found and not ledger.publisher_trusted:
+        reasons.append(f"publisher: {ledger.publisher_signer or 'the registered certificate'} is not in your trust anchors"
+                       " (metadata stripped: trust comes from the publisher's registered certificate)")
+        skipped.append("publisher trust (pass --trust with the publisher's trust anchors)")
     if skipped:
         return Verdict.UNCHECKED, tuple(reasons), tuple(skipped)
 
+    dev = " (DEVELOPMENT KEY: anyone with the publisher's key folder can sign as it)"
     if has_manifest:
-        reasons.append(f"C2PA: signed by {c2pa.signer}, trusted")
+        reasons.append(f"C2PA: signed by {c2pa.signer}, trusted" + (dev if c2pa.development else ""))
         reasons.append("watermark: every block intact")
         reasons.append("ledger: record found, pixels, file and manifest hashes match")
         return Verdict.AUTHENTIC, tuple(reasons), ()
     reasons.append("C2PA: manifest stripped (metadata removed)")
+    reasons.append(f"publisher: {ledger.publisher_signer}, proves its watermark key, certificate trusted"
+                   + (dev if ledger.publisher_development else ""))
     reasons.append("watermark: every block intact under the publisher's registered key")
     if ledger.pixels_match:
         reasons.append("ledger: record found, pixel hash matches")
         return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ()
     reasons.append("ledger: record found, but the node returned no anchoring event to compare the pixel hash with")
     return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ("ledger pixel hash (anchoring event unavailable)",)
+
+
+def _rendering_reasons(image: ImageEvidence | None) -> list[str]:
+    if image is None:
+        return []
+    out = []
+    if image.frames > 1:
+        out.append(f"file: holds {image.frames} frames or pages; a viewer may show one the watermark does not cover")
+    if image.rendering_metadata:
+        out.append("file: rendering metadata added after publication, not bound by the watermark: "
+                   + ", ".join(image.rendering_metadata[:8]))
+    return out
+
+
+def _ledger_mismatch(ledger: LedgerEvidence, has_manifest: bool) -> tuple[Verdict, str] | None:
+    """The verdict a found record forces, if any: revoked, changed, or not the publisher's."""
+    if ledger.revoked:
+        return Verdict.INVALID, "ledger: the publisher revoked this record" + (
+            f" ({ledger.revocation_reason})" if ledger.revocation_reason else "")
+    if ledger.publisher_proven is False:
+        return Verdict.INVALID, "ledger: the record's publisher cannot prove it holds the watermark key"
+    if ledger.pixels_match is False:
+        return Verdict.MODIFIED, "ledger: the pixels differ from those anchored"
+    if has_manifest:
+        if ledger.file_match is False:
+            return Verdict.INVALID, "ledger: the file hash differs from the anchored one (same pixels, other bytes)"
+        if ledger.manifest_match is False:
+            return Verdict.INVALID, "ledger: the manifest hash differs from the anchored one"
+        if ledger.hashes_match is False:
+            return Verdict.INVALID, "ledger: file or manifest hash differs from the anchored record"
+    if ledger.publisher_consistent is False:
+        return Verdict.INVALID, "ledger: the record's publisher is not registered with this signer's certificate and watermark key"
+    return None
 
 
 _SUMMARY = {
@@ -223,6 +298,8 @@ def render_text(report: VerifyReport) -> str:
         lines.append(f"  asset id   {report.asset_id}")
     c = report.c2pa
     lines.append(f"  C2PA       {c.state}" + (f", signed by {c.signer}" if c.signer else "") + (f" at {c.signed_at}" if c.signed_at else ""))
+    if c.development or report.ledger.publisher_development:
+        lines.append("             DEVELOPMENT KEY: the signer's password is stored with its keys; not proof of a publisher")
     for code in c.codes:
         if code.severity != "info":
             lines.append(f"             - {code.code}: {code.explanation}")
@@ -243,6 +320,10 @@ def render_text(report: VerifyReport) -> str:
     else:
         when = lg.timestamp.isoformat() if lg.timestamp else "?"
         lines.append(f"  ledger     chain {lg.chain_id}, block {lg.block}, {when}, publisher {lg.publisher}")
+        if lg.publisher_signer:
+            proven = {True: "proves its keys", False: "CANNOT PROVE its keys", None: "proof not checked"}[lg.publisher_proven]
+            trusted = {True: "trusted", False: "not in your trust anchors", None: "trust not checked"}[lg.publisher_trusted]
+            lines.append(f"             publisher certificate {lg.publisher_signer}: {proven}, {trusted}")
         match = {True: "match the record", False: "DIFFER from the record", None: "not compared"}[lg.hashes_match]
         lines.append(f"             hashes {match}" + (" (REVOKED)" if lg.revoked else ""))
     for reason in report.reasons:

@@ -1,5 +1,8 @@
 """`shield anchor --pending` drains the outbox; `--register-publisher` binds our address
-to the C2PA certificate fingerprint and watermark key."""
+to the C2PA certificate fingerprint and watermark key, with the proof that we hold both.
+
+A rejected anchor (the asset id is already anchored by this publisher with other hashes)
+is an error: the command prints every outcome, then exits non-zero."""
 
 from __future__ import annotations
 
@@ -19,14 +22,14 @@ __all__ = ["anchor"]
 @json_option
 def anchor(pending: bool, register: bool, revoke: str | None, reason: str, as_json: bool) -> None:
     """Drain queued anchors, register the publisher, or revoke an entry."""
-    from shield.ledger import open_ledger
+    from shield.ledger import AnchorStatus, AssetTakenError, open_ledger
     from shield.provenance.keystore import ensure_keystore
 
     if not (pending or register or revoke):
         raise click.UsageError("say what to do: --pending, --register-publisher or --revoke")
     cfg = settings()
     keys = ensure_keystore(cfg)
-    ledger = open_ledger(cfg, keys.eth_private_key)
+    ledger = open_ledger(cfg, keys.eth_private_key, publisher_keys=keys)
     doc: dict[str, object] = {}
     try:
         if register:
@@ -45,8 +48,11 @@ def anchor(pending: bool, register: bool, revoke: str | None, reason: str, as_js
             doc["outcomes"] = ledger.drain()
     finally:
         ledger.close()
+    rejected = [o for o in doc.get("outcomes", []) if o.status is AnchorStatus.REJECTED]  # type: ignore[attr-defined]
     if as_json:
         emit_json(doc)
+        if rejected:
+            raise AssetTakenError(f"{len(rejected)} anchoring request(s) rejected: {rejected[0].message}")
         return
     if register:
         click.echo(f"publisher registered: tx {doc['register_tx']}" if doc["register_tx"] else "publisher already registered")
@@ -56,3 +62,5 @@ def anchor(pending: bool, register: bool, revoke: str | None, reason: str, as_js
         click.echo(f"{o.asset_id.hex()}  {o.status.value:<22} {o.tx_hash or '-'}  {o.message}")
     if pending and not doc["outcomes"]:
         notice("nothing queued")
+    if rejected:
+        raise AssetTakenError(f"{len(rejected)} anchoring request(s) rejected: {rejected[0].message}")

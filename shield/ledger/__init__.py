@@ -33,7 +33,16 @@ from shield.ledger.merkle import (
     verify_proof,
     write_proof_sidecar,
 )
-from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, LedgerRecord, PublisherInfo
+from shield.ledger.proof import ProofCheck, check_proof, chains_to, proof_message, watermark_fingerprint
+from shield.ledger.types import (
+    AnchorOutcome,
+    AnchorRequest,
+    AnchorStatus,
+    LedgerRecord,
+    PublisherClaim,
+    PublisherInfo,
+    PublisherKeys,
+)
 
 __all__ = [
     "AnchorRequest",
@@ -41,6 +50,13 @@ __all__ = [
     "AnchorStatus",
     "LedgerRecord",
     "PublisherInfo",
+    "PublisherClaim",
+    "PublisherKeys",
+    "ProofCheck",
+    "check_proof",
+    "chains_to",
+    "proof_message",
+    "watermark_fingerprint",
     "Ledger",
     "open_ledger",
     "Deployment",

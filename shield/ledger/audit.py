@@ -6,6 +6,10 @@ Flags:
     duplicate          the asset id appears in more than one anchoring (a record and/or
                        batches), or the same pixels were anchored under another asset id
     unknown-publisher  the publisher address never registered a certificate/watermark key
+    unproven-publisher the publisher's registration proof does not hold (it claims keys it
+                       cannot sign with: squatting); its entries are never authentic
+    shared-key         (publisher entries) the certificate fingerprint or the watermark key
+                       is claimed by two or more addresses
     missing-on-chain   known locally (or from an event) as anchored, but absent in storage
     storage-mismatch   storage does not hold the commitment of the event's hashes
     queued             known locally, not yet anchored (outbox)
@@ -22,7 +26,7 @@ from datetime import UTC, datetime
 from eth_utils import to_checksum_address
 
 from shield.config import Settings
-from shield.ledger.client import RegistryClient
+from shield.ledger.client import RegistryClient, batch_key, record_key
 from shield.ledger.ledger import Ledger
 from shield.ledger.merkle import commitment, leaf_hash, verify_proof
 
@@ -34,7 +38,7 @@ STORAGE_CHUNK = 500
 
 @dataclass(frozen=True)
 class AuditEntry:
-    kind: str  # 'record' | 'batch' | 'batch-member' | 'local'
+    kind: str  # 'record' | 'batch' | 'batch-member' | 'local' | 'publisher'
     asset_id: bytes | None
     batch_root: bytes | None
     publisher: str | None
@@ -98,25 +102,25 @@ def _reasons(client: RegistryClient, event: str, start: int, end: int) -> dict[b
 
 def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> list[_Draft]:
     drafts: list[_Draft] = []
-    records: dict[bytes, _Draft] = {}
+    records: dict[bytes, _Draft] = {}  # by storage key: every publisher has its own slots
     for entry in client.logs("Anchored", start, end):
         topics, data = entry["topics"], bytes(entry["data"])
         d = _Draft("record", bytes(topics[1])[:16], None, _addr(topics[2]), int(entry["blockNumber"]),
                    "0x" + bytes(entry["transactionHash"]).hex(), data[:32])
         d.detail.append(commitment(data[:32], data[32:64], data[64:96]).hex())  # expected commitment
         drafts.append(d)
-        records[d.asset_id] = d  # type: ignore[index]
+        records[record_key(d.publisher, d.asset_id)] = d  # type: ignore[arg-type]
     batches: dict[bytes, _Draft] = {}
     for entry in client.logs("BatchAnchored", start, end):
         topics = entry["topics"]
         d = _Draft("batch", None, bytes(topics[1]), _addr(topics[2]), int(entry["blockNumber"]),
                    "0x" + bytes(entry["transactionHash"]).hex())
         drafts.append(d)
-        batches[d.batch_root] = d  # type: ignore[index]
+        batches[batch_key(d.publisher, d.batch_root)] = d  # type: ignore[arg-type]
     ids = list(records)
     for chunk in _chunks(ids):
-        for asset_id, raw in zip(chunk, client.raw_records(chunk), strict=True):
-            d = records[asset_id]
+        for key, raw in zip(chunk, client.raw_records(chunk), strict=True):
+            d = records[key]
             expected = d.detail.pop()
             if not raw.exists:
                 d.flags.add("missing-on-chain")
@@ -133,12 +137,16 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
                 continue
             d.timestamp, d.revoked = datetime.fromtimestamp(braw.timestamp, UTC), braw.revoked
             d.detail.append(f"{braw.count} photos")
-    # Batch members are only known locally (the chain holds the root).
-    for root, b in batches.items():
-        for m in ledger.index.members(root):
-            ok = m.siblings is not None and verify_proof(root, leaf_hash(m.asset_id, m.content_hash, m.file_hash,
+    # Batch members are only known locally (the chain holds the root), for our own batches.
+    own = ledger.account.address if ledger.account is not None else None
+    for b in batches.values():
+        broot = b.batch_root
+        if broot is None or (own is not None and b.publisher != own):
+            continue
+        for m in ledger.index.members(broot):
+            ok = m.siblings is not None and verify_proof(broot, leaf_hash(m.asset_id, m.content_hash, m.file_hash,
                                                                         m.manifest_hash), m.siblings)
-            md = _Draft("batch-member", m.asset_id, root, b.publisher, b.block, b.tx_hash, m.content_hash,
+            md = _Draft("batch-member", m.asset_id, broot, b.publisher, b.block, b.tx_hash, m.content_hash,
                         b.timestamp, b.revoked, flags=set(b.flags) | (set() if ok else {"storage-mismatch"}))
             drafts.append(md)
     return drafts
@@ -161,6 +169,40 @@ def _local_only(ledger: Ledger, seen_ids: set[bytes], seen_roots: set[bytes]) ->
     return out
 
 
+def _publishers(ledger: Ledger, client: RegistryClient) -> tuple[list[_Draft], dict[str, str | None]]:
+    """One entry per registered publisher; returns them and, per address, why its proof
+    fails (None when it holds)."""
+    drafts: list[_Draft] = []
+    problems: dict[str, str | None] = {}
+    claims = []
+    for pid in range(1, int(client.contract.functions.publisherCount().call()) + 1):
+        address = client.publisher_address(pid)
+        claim = ledger.claim(address) if address is not None else None
+        if claim is not None:
+            claims.append(claim)
+    by_cert: dict[bytes, set[str]] = defaultdict(set)
+    by_wm: dict[bytes, set[str]] = defaultdict(set)
+    for c in claims:
+        by_cert[c.info.cert_fingerprint].add(c.info.address)
+        by_wm[c.info.watermark_key].add(c.info.address)
+    for c in claims:
+        d = _Draft("publisher", None, None, c.info.address, None, None, timestamp=c.info.registered_at)
+        problems[c.info.address] = None if c.check.valid else c.check.reason
+        if not c.check.valid:
+            d.flags.add("unproven-publisher")
+            d.detail.append(c.check.reason)
+        else:
+            d.detail.append(f"proof holds, certificate {c.check.subject!r}")
+        for what, table, key in (("certificate fingerprint", by_cert, c.info.cert_fingerprint),
+                                 ("watermark key", by_wm, c.info.watermark_key)):
+            others = sorted(table[key] - {c.info.address})
+            if others:
+                d.flags.add("shared-key")
+                d.detail.append(f"{what} {key.hex()[:16]}... also claimed by {', '.join(others[:3])}")
+        drafts.append(d)
+    return drafts, problems
+
+
 def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
           since: datetime | None = None) -> AuditReport:
     """Audit the registry of ``ledger`` (see the module docstring for the flags).
@@ -181,11 +223,7 @@ def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
     drafts += _local_only(ledger, seen_ids, seen_roots)
     record_reasons = _reasons(client, "RecordRevoked", start, end)
     batch_reasons = _reasons(client, "BatchRevoked", start, end)
-    publishers: dict[str, bool] = {}
-    for d in drafts:
-        if d.publisher is not None and d.publisher not in publishers:
-            cert, _, _, _ = client.publisher_of(d.publisher)
-            publishers[d.publisher] = cert != bytes(32)
+    publisher_drafts, problems = _publishers(ledger, client)
     by_id: dict[bytes, list[_Draft]] = defaultdict(list)
     by_content: dict[bytes, set[bytes]] = defaultdict(set)
     for d in drafts:
@@ -197,8 +235,10 @@ def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
         if d.revoked:
             d.flags.add("revoked")
             d.reason = record_reasons.get(d.asset_id) if d.kind == "record" else batch_reasons.get(d.batch_root)  # type: ignore[arg-type]
-        if d.publisher is not None and not publishers[d.publisher]:
+        if d.publisher is not None and d.publisher not in problems:
             d.flags.add("unknown-publisher")
+        elif d.publisher is not None and problems[d.publisher] is not None:
+            d.flags.add("unproven-publisher")
         if d.asset_id is not None and len([x for x in by_id[d.asset_id] if x.kind != "local"]) > 1:
             d.flags.add("duplicate")
             d.detail.append("asset id anchored more than once")
@@ -206,6 +246,7 @@ def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
             d.flags.add("duplicate")
             others = sorted(x.hex() for x in by_content[d.content_hash] - {d.asset_id or b""})
             d.detail.append(f"same pixels as {', '.join(others[:3])}")
+    drafts += publisher_drafts
     want = to_checksum_address(publisher) if publisher else None
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)

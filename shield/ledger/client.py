@@ -40,6 +40,9 @@ __all__ = [
     "decode_record_word",
     "decode_batch_word",
     "as_account",
+    "record_key",
+    "batch_key",
+    "MAX_CLAIMANTS",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,21 @@ MAX_LOG_WINDOW = 50_000
 MIN_LOG_WINDOW = 1
 #: Seconds to wait for a receipt before leaving the transaction to a later drain.
 RECEIPT_TIMEOUT_S = 60.0
+#: Most addresses read for one watermark-key fingerprint: each one is a paid registration,
+#: so this many means someone spent ~4096 registrations to pad the list; a verifier that
+#: finds more says so instead of reading on (never a false "authentic").
+MAX_CLAIMANTS = 4096
+_CLAIMANT_PAGE = 256
+
+
+def record_key(publisher: str, asset_id: bytes) -> bytes:
+    """Storage key of ``publisher``'s record of ``asset_id`` (ShieldRegistry.recordKey)."""
+    return keccak(bytes.fromhex(publisher.removeprefix("0x")) + bytes(asset_id))
+
+
+def batch_key(publisher: str, root: bytes) -> bytes:
+    """Storage key of ``publisher``'s batch ``root`` (ShieldRegistry.batchKey)."""
+    return keccak(bytes.fromhex(publisher.removeprefix("0x")) + bytes(root))
 
 
 def as_account(key: bytes | LocalAccount | None) -> LocalAccount | None:
@@ -247,8 +265,8 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ reads
 
-    def record(self, asset_id: bytes) -> RawRecord:
-        return self.raw_records([asset_id])[0]
+    def record(self, publisher: str, asset_id: bytes) -> RawRecord:
+        return self.raw_records([record_key(publisher, asset_id)])[0]
 
     def _words(self, signature: str, arg_type: str, values: Sequence[bytes]) -> list[bytes]:
         """Call a ``f(T[]) returns (bytes32[])`` view; encoded and split by hand because
@@ -260,15 +278,17 @@ class RegistryClient:
             raise ChainUnavailableError(f"{signature}: malformed answer from the node")
         return [out[64 + 32 * i: 96 + 32 * i] for i in range(count)]
 
-    def raw_records(self, asset_ids: Sequence[bytes]) -> list[RawRecord]:
-        words = self._words("rawRecords(bytes16[])", "bytes16[]", [bytes(a) for a in asset_ids])
+    def raw_records(self, keys: Sequence[bytes]) -> list[RawRecord]:
+        """Records by storage key (:func:`record_key`)."""
+        words = self._words("rawRecords(bytes32[])", "bytes32[]", [bytes(k) for k in keys])
         return [decode_record_word(w) for w in words]
 
-    def batch(self, root: bytes) -> RawBatch:
-        return self.raw_batches([root])[0]
+    def batch(self, publisher: str, root: bytes) -> RawBatch:
+        return self.raw_batches([batch_key(publisher, root)])[0]
 
-    def raw_batches(self, roots: Sequence[bytes]) -> list[RawBatch]:
-        words = self._words("rawBatches(bytes32[])", "bytes32[]", [bytes(r) for r in roots])
+    def raw_batches(self, keys: Sequence[bytes]) -> list[RawBatch]:
+        """Batches by storage key (:func:`batch_key`)."""
+        words = self._words("rawBatches(bytes32[])", "bytes32[]", [bytes(k) for k in keys])
         return [decode_batch_word(w) for w in words]
 
     def publisher_address(self, publisher_id: int) -> str | None:
@@ -281,8 +301,26 @@ class RegistryClient:
         cert, wm, at, pid = _retry("publisherOf", fn.call)
         return bytes(cert), bytes(wm), int(at), int(pid)
 
-    def is_batch_member(self, root: bytes, fields: tuple[bytes, bytes, bytes, bytes], proof: Sequence[bytes]) -> bool:
-        fn = self.contract.functions.isBatchMember(root, *fields, list(proof))
+    def publisher_proof(self, address: str) -> bytes:
+        """The registration proof stored for ``address`` (empty when none)."""
+        fn = self.contract.functions.publisherProof(to_checksum_address(address))
+        return bytes(_retry("publisherProof", fn.call))
+
+    def claimants(self, fingerprint: bytes, limit: int = MAX_CLAIMANTS) -> tuple[list[str], bool]:
+        """Addresses that registered a watermark key with this 8-byte fingerprint, in
+        registration order, at most ``limit``; the flag says whether more exist."""
+        out: list[str] = []
+        while len(out) < limit + 1:
+            fn = self.contract.functions.claimantsOf(bytes(fingerprint), len(out), _CLAIMANT_PAGE)
+            page = [to_checksum_address(a) for a in _retry("claimantsOf", fn.call)]
+            out += page
+            if len(page) < _CLAIMANT_PAGE:
+                break
+        return out[:limit], len(out) > limit
+
+    def is_batch_member(self, publisher: str, root: bytes, fields: tuple[bytes, bytes, bytes, bytes],
+                        proof: Sequence[bytes]) -> bool:
+        fn = self.contract.functions.isBatchMember(to_checksum_address(publisher), root, *fields, list(proof))
         return bool(_retry("isBatchMember", fn.call))
 
     # ------------------------------------------------------------------ writes
@@ -400,7 +438,7 @@ class RegistryClient:
             return {"error": str(exc)}
 
     def logs(self, event: str, from_block: int, to_block: int | None = None,
-             key_topic: bytes | None = None) -> Iterator[dict[str, Any]]:
+             key_topic: bytes | None = None, publisher_topic: str | None = None) -> Iterator[dict[str, Any]]:
         """Raw logs of ``event`` in [from_block, to_block], fetched in chunks.
 
         The window starts at MAX_LOG_WINDOW and halves whenever the node refuses a range
@@ -409,9 +447,11 @@ class RegistryClient:
         end = self.block_number() if to_block is None else to_block
         window = MAX_LOG_WINDOW
         start = from_block
-        topics: list[str] = [self.topic(event)]
-        if key_topic is not None:
-            topics.append("0x" + key_topic.ljust(32, b"\0").hex())
+        topics: list[str | None] = [self.topic(event)]
+        if key_topic is not None or publisher_topic is not None:
+            topics.append(None if key_topic is None else "0x" + key_topic.ljust(32, b"\0").hex())
+        if publisher_topic is not None:
+            topics.append("0x" + bytes.fromhex(publisher_topic.removeprefix("0x")).rjust(32, b"\0").hex())
         while start <= end:
             stop = min(end, start + window - 1)
             params = {"address": self.address, "fromBlock": hex(start), "toBlock": hex(stop), "topics": topics}

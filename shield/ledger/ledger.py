@@ -16,7 +16,7 @@ from web3 import Web3
 
 from shield.config import Settings
 from shield.ledger.artifact import Artifact, load_artifact
-from shield.ledger.client import RegistryClient, SentTx, as_account, connect
+from shield.ledger.client import MAX_CLAIMANTS, RegistryClient, SentTx, as_account, connect
 from shield.ledger.deployment import deploy_registry, fund_on_devnet, read_deployment
 from shield.ledger.devnet import Devnet
 from shield.ledger.errors import (
@@ -25,20 +25,29 @@ from shield.ledger.errors import (
     DeploymentMissingError,
     LedgerError,
     NotFoundError,
-    NotPublisherError,
+    NoAccountError,
     TransactionError,
 )
 from shield.ledger.index import LocalIndex
 from shield.ledger.merkle import MerkleProof, build_tree, commitment, leaf_hash, verify_proof
 from shield.ledger.outbox import Outbox, OutboxItem, open_db
-from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, LedgerRecord, PublisherInfo
+from shield.ledger.proof import check_proof, make_proof, proof_message, sign_p256_raw, watermark_fingerprint
+from shield.ledger.types import (
+    AnchorOutcome,
+    AnchorRequest,
+    AnchorStatus,
+    LedgerRecord,
+    PublisherClaim,
+    PublisherInfo,
+    PublisherKeys,
+)
 
 __all__ = ["Ledger", "open_ledger"]
 
 log = logging.getLogger(__name__)
 
 def open_ledger(settings: Settings, account_key: bytes | LocalAccount | None, *, start_devnet: bool = True,
-                w3: Web3 | None = None) -> Ledger:
+                w3: Web3 | None = None, publisher_keys: PublisherKeys | None = None) -> Ledger:
     """Open the ledger of ``settings``.
 
     Never fails because the chain is unreachable: the ledger is then offline
@@ -49,10 +58,13 @@ def open_ledger(settings: Settings, account_key: bytes | LocalAccount | None, *,
         account_key: 32-byte secp256k1 private key or a LocalAccount; None for read-only.
         start_devnet: start the embedded anvil if it is not running (embedded chain only).
         w3: an already connected Web3 (tests use eth-tester); skips the devnet.
+        publisher_keys: the C2PA and watermark private keys that sign the publisher
+            proof at registration; None reads them from the local keystore when needed.
     """
     account = as_account(account_key)
     artifact = load_artifact()
     ledger = Ledger(settings, account, artifact)
+    ledger.publisher_keys = publisher_keys
     try:
         ledger._connect(w3, start_devnet)
     except (ChainUnavailableError, DeploymentMissingError, LedgerError) as exc:
@@ -75,6 +87,7 @@ class Ledger:
         self.deployment_block = 0
         self.client: RegistryClient | None = None
         self.unavailable: LedgerError | None = None
+        self.publisher_keys: PublisherKeys | None = None
         self.db = open_db(settings.home / "ledger.sqlite")
         self.outbox = Outbox(self.db)
         self.index = LocalIndex(self.db)
@@ -132,24 +145,90 @@ class Ledger:
     # ------------------------------------------------------------------ publishers
 
     def publisher(self, address: str) -> PublisherInfo | None:
-        cert, wm, at, pid = self._online().publisher_of(address)
+        """The registration of ``address`` (with its stored proof), or None."""
+        client = self._online()
+        cert, wm, at, pid = client.publisher_of(address)
         if pid == 0 and at == 0:
             return None
         return PublisherInfo(to_checksum_address(address), cert, wm,
-                             datetime.fromtimestamp(at, UTC) if at else None, pid)
+                             datetime.fromtimestamp(at, UTC) if at else None, pid, client.publisher_proof(address))
 
-    def register_publisher(self, cert_fingerprint: bytes, watermark_key: bytes) -> str | None:
-        """Bind our address to the certificate fingerprint and watermark key (both 32 bytes).
+    def claim(self, address: str) -> PublisherClaim | None:
+        """``address``'s registration and whether its proof holds on this chain and registry."""
+        info = self.publisher(address)
+        if info is None:
+            return None
+        check = check_proof(info.proof, self.chain_id or 0, self.registry_address or "0x" + "00" * 20,
+                            info.address, info.cert_fingerprint, info.watermark_key)
+        return PublisherClaim(info, check)
 
-        Idempotent: returns None without a transaction when already registered so.
+    def claims(self, watermark_fp: bytes) -> tuple[list[PublisherClaim], bool]:
+        """Every registration of a watermark key with this 8-byte fingerprint (the one
+        the watermark carries), proof checked; the flag says more than MAX_CLAIMANTS exist."""
+        addresses, truncated = self._online().claimants(watermark_fp, MAX_CLAIMANTS)
+        out = []
+        for address in dict.fromkeys(addresses):
+            c = self.claim(address)
+            if c is not None and watermark_fingerprint(c.info.watermark_key) == watermark_fp:
+                out.append(c)
+        return out, truncated
+
+    def publisher_proof(self, cert_fingerprint: bytes, watermark_key: bytes) -> bytes:
+        """Sign the registration proof for our address on this chain and registry.
+
+        Raises:
+            NoAccountError: no account; LedgerError: the publisher keys do not match the
+            fingerprint and watermark key being registered.
+        """
+        account = self.account
+        if account is None or self.chain_id is None or self.registry_address is None:
+            raise NoAccountError("registering a publisher needs the account and a connected registry")
+        keys = self.publisher_keys or self._local_keys()
+        if keys.cert_fingerprint != cert_fingerprint or keys.watermark_public_key != watermark_key:
+            raise LedgerError("the publisher keys at hand are not the certificate and watermark key being registered",
+                              fix="register with the keystore that holds these keys (`shield anchor --register-publisher`)")
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        leaf = x509.load_pem_x509_certificates(keys.c2pa_cert_chain_pem)[0]
+        signer = keys.c2pa_sign
+        if signer is None:
+            private = serialization.load_pem_private_key(keys.c2pa_private_key_pem, password=None)
+            if not isinstance(private, ec.EllipticCurvePrivateKey):
+                raise LedgerError("the C2PA signing key is not a P-256 key")
+            signer = lambda m: sign_p256_raw(private, m)  # noqa: E731
+        message = proof_message(self.chain_id, self.registry_address, account.address, cert_fingerprint, watermark_key)
+        return make_proof(message, leaf.public_bytes(serialization.Encoding.DER), signer, keys.watermark_key)
+
+    def _local_keys(self) -> PublisherKeys:
+        from shield.provenance.keyfiles import keystore_exists, load_meta
+        from shield.provenance.keystore import open_keystore
+
+        keys_dir = self.settings.keys_dir
+        if self.account is None or not keystore_exists(keys_dir) or \
+                str(load_meta(keys_dir).get("eth_address", "")).lower() != self.account.address.lower():
+            raise NoAccountError("the proof of a publisher registration needs its C2PA and watermark private keys",
+                                 fix="open the ledger with publisher_keys, or register from the publisher's keystore")
+        keys: PublisherKeys = open_keystore(self.settings)
+        return keys
+
+    def register_publisher(self, cert_fingerprint: bytes, watermark_key: bytes, proof: bytes | None = None) -> str | None:
+        """Bind our address to the certificate fingerprint and watermark key (both 32 bytes),
+        with the proof that we hold both private keys (signed here when ``proof`` is None).
+
+        Idempotent: returns None without a transaction when already registered so with a
+        proof that holds.
         """
         if len(cert_fingerprint) != 32 or len(watermark_key) != 32:
             raise TypeError("cert_fingerprint and watermark_key must be 32 bytes")
         client = self._online()
-        current = self.publisher(client.sender)
-        if current is not None and (current.cert_fingerprint, current.watermark_key) == (cert_fingerprint, watermark_key):
+        current = self.claim(client.sender)
+        if current is not None and current.check.valid and \
+                (current.info.cert_fingerprint, current.info.watermark_key) == (cert_fingerprint, watermark_key):
             return None
-        receipt = client.transact("registerPublisher", cert_fingerprint, watermark_key)
+        proof = self.publisher_proof(cert_fingerprint, watermark_key) if proof is None else proof
+        receipt = client.transact("registerPublisher", cert_fingerprint, watermark_key, proof)
         return str(receipt["transactionHash"])
 
     def register_publisher_later(self, cert_fingerprint: bytes, watermark_key: bytes) -> None:
@@ -243,18 +322,23 @@ class Ledger:
                 log.debug("drained %d/%d", n + 1, len(items))
         return outcomes
 
-    def _on_chain_owner(self, client: RegistryClient, item: OutboxItem) -> str | None:
+    def _on_chain(self, client: RegistryClient, item: OutboxItem) -> bool | None:
+        """None: our slot for the item is empty; True: it holds this item; False: it holds
+        other hashes under the same asset id (only we can write our slots)."""
         if item.kind == "record":
-            raw = client.record(item.key)
-            return client.publisher_address(raw.publisher_id) if raw.exists else None
-        batch = client.batch(item.key)
-        return batch.publisher if batch.exists else None
+            raw = client.record(client.sender, item.key)
+            if not raw.exists:
+                return None
+            asset = self.index.get(item.key)
+            return asset is not None and raw.commitment == commitment(asset.content_hash, asset.file_hash,
+                                                                      asset.manifest_hash)
+        return True if client.batch(client.sender, item.key).exists else None
 
     def _drain_item(self, item: OutboxItem) -> list[AnchorOutcome]:
         client = self._online()
-        owner = self._on_chain_owner(client, item)
-        if owner is not None:
-            return self._settle(item, owner, item.tx_hash)
+        mine = self._on_chain(client, item)
+        if mine is not None:
+            return self._settle(item, mine, item.tx_hash)
         if item.tx_hash is not None:
             receipt = client.receipt(item.tx_hash)
             if receipt is None and (client.known_tx(item.tx_hash) or self._rebroadcast(client, item)):
@@ -262,7 +346,7 @@ class Ledger:
                 if receipt is None:
                     return self._expand(item, AnchorStatus.QUEUED, f"sent, awaiting inclusion: {item.tx_hash}")
             if receipt is not None and receipt["status"] == 1:
-                return self._settle(item, client.sender, item.tx_hash, int(receipt["blockNumber"]))
+                return self._settle(item, True, item.tx_hash, int(receipt["blockNumber"]))
         return self._send(client, item)
 
     def _rebroadcast(self, client: RegistryClient, item: OutboxItem) -> bool:
@@ -282,7 +366,10 @@ class Ledger:
         except TransactionError as exc:
             revert = getattr(exc, "revert", None)
             if revert is not None and revert.name in ("AlreadyAnchored", "BatchExists"):
-                return self._settle(item, to_checksum_address(revert.args[1]), item.tx_hash)
+                return self._settle(item, bool(self._on_chain(client, item)), item.tx_hash)
+            if revert is not None and revert.name == "NotRegistered":
+                raise TransactionError(f"{client.sender} is not a registered publisher on {self.registry_address}",
+                                       fix="run `shield anchor --register-publisher`, then `shield anchor --pending`") from exc
             raise
         # Commit the signed tx before it leaves this process: a crash after the broadcast
         # then finds its hash and waits for it instead of sending again.
@@ -294,10 +381,10 @@ class Ledger:
         if receipt is None:
             return self._expand(item, AnchorStatus.QUEUED, f"sent, awaiting inclusion: {sent.tx_hash}", sent.tx_hash)
         if receipt["status"] == 1:
-            return self._settle(item, client.sender, sent.tx_hash, int(receipt["blockNumber"]))
-        owner = self._on_chain_owner(client, item)  # reverted: lost a race?
-        if owner is not None:
-            return self._settle(item, owner, sent.tx_hash)
+            return self._settle(item, True, sent.tx_hash, int(receipt["blockNumber"]))
+        mine = self._on_chain(client, item)  # reverted: an earlier tx of ours landed first?
+        if mine is not None:
+            return self._settle(item, mine, sent.tx_hash)
         raise TransactionError(f"transaction {sent.tx_hash} reverted")
 
     def _prepare(self, client: RegistryClient, item: OutboxItem) -> SentTx:
@@ -308,10 +395,10 @@ class Ledger:
             raise LedgerError(f"outbox item {item.key.hex()} has no index entry (database damaged?)")
         return client.prepare("anchor", asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash)
 
-    def _settle(self, item: OutboxItem, owner: str, tx_hash: str | None, block: int | None = None) -> list[AnchorOutcome]:
+    def _settle(self, item: OutboxItem, ours: bool, tx_hash: str | None, block: int | None = None) -> list[AnchorOutcome]:
         client = self._online()
-        if to_checksum_address(owner) != client.sender:
-            msg = f"{'asset id' if item.kind == 'record' else 'batch root'} is already anchored by {owner}"
+        if not ours:
+            msg = f"this publisher ({client.sender}) already anchored asset id {item.key.hex()} with other hashes"
             self.outbox.mark(item.id, "rejected", error=msg)
             return self._expand(item, AnchorStatus.REJECTED, msg)
         if block is None and tx_hash is not None:
@@ -351,44 +438,53 @@ class Ledger:
             return proof.anchored_at(item.chain_id or 0, item.contract or "", item.tx_hash, item.block)
         return proof
 
-    def lookup(self, asset_id: bytes, proof: MerkleProof | None = None) -> LedgerRecord | None:
-        """The record of ``asset_id`` from contract storage (single record, else the batch
-        named by ``proof`` or by the local index). None when it is not on chain."""
+    def lookup(self, asset_id: bytes, proof: MerkleProof | None = None, *,
+               publisher: str | None = None) -> LedgerRecord | None:
+        """``publisher``'s record of ``asset_id`` from contract storage (single record, else
+        the batch named by ``proof`` or by the local index). None when it is not on chain.
+
+        Args:
+            publisher: whose record; default our own account. Every publisher has its own
+                slot per asset id, so this says which one is asked for.
+        """
         client = self._online()
-        raw = client.record(asset_id)
-        item = self.outbox.get(asset_id)
+        if publisher is None:
+            publisher = client.sender
+        publisher = to_checksum_address(publisher)
+        raw = client.record(publisher, asset_id)
+        item = self.outbox.get(asset_id) if self.account is not None and publisher == self.account.address else None
         if raw.exists:
-            publisher = client.publisher_address(raw.publisher_id) or ""
             tx: str | None
             block: int | None
-            tx, block, hashes = self._anchoring_event(client, asset_id, raw.commitment)
+            tx, block, hashes = self._anchoring_event(client, asset_id, publisher, raw.commitment)
             if item is not None and item.state == "anchored" and item.tx_hash:
                 tx, block = item.tx_hash, item.block
             return LedgerRecord(asset_id, publisher, raw.commitment, datetime.fromtimestamp(raw.timestamp, UTC),
                                 block, tx, raw.revoked,
-                                self._reason(client, "RecordRevoked", asset_id) if raw.revoked else None, None,
+                                self._reason(client, "RecordRevoked", asset_id, publisher) if raw.revoked else None, None,
                                 *hashes)
         proof = proof if proof is not None and proof.asset_id == asset_id else self.proof_for(asset_id)
         if proof is None:
             return None
-        batch = client.batch(proof.root)
+        batch = client.batch(publisher, proof.root)
         if not batch.exists:
             return None
-        bitem = self.outbox.get(proof.root)
+        bitem = self.outbox.get(proof.root) if self.account is not None and publisher == self.account.address else None
         return LedgerRecord(asset_id, batch.publisher, proof.leaf, datetime.fromtimestamp(batch.timestamp, UTC),
                             proof.block or (bitem.block if bitem else None), proof.tx_hash or (bitem.tx_hash if bitem else None),
-                            batch.revoked, self._reason(client, "BatchRevoked", proof.root) if batch.revoked else None,
+                            batch.revoked,
+                            self._reason(client, "BatchRevoked", proof.root, publisher) if batch.revoked else None,
                             proof.root, proof.content_hash, proof.file_hash, proof.manifest_hash)
 
     def _anchoring_event(
-        self, client: RegistryClient, asset_id: bytes, stored: bytes
+        self, client: RegistryClient, asset_id: bytes, publisher: str, stored: bytes
     ) -> tuple[str | None, int | None, tuple[bytes | None, bytes | None, bytes | None]]:
         """(tx hash, block, (content, file, manifest hash)) of a single record, from its
         ``Anchored`` event. The hashes are kept only when they reproduce the commitment in
         storage, so they are as trustworthy as storage; all None when the node has pruned
         the log or refuses the query (storage alone still verifies an unmodified file)."""
         try:
-            for entry in client.logs("Anchored", self.deployment_block, key_topic=asset_id):
+            for entry in client.logs("Anchored", self.deployment_block, key_topic=asset_id, publisher_topic=publisher):
                 tx, block = "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
                 content, file, manifest = client.w3.codec.decode(["bytes32", "bytes32", "bytes32"], bytes(entry["data"]))
                 if commitment(content, file, manifest) != stored:
@@ -399,9 +495,9 @@ class Ledger:
             log.info("anchoring event unavailable: %s", exc)
         return None, None, (None, None, None)
 
-    def _reason(self, client: RegistryClient, event: str, key: bytes) -> str | None:
+    def _reason(self, client: RegistryClient, event: str, key: bytes, publisher: str) -> str | None:
         try:
-            for entry in client.logs(event, self.deployment_block, key_topic=key):
+            for entry in client.logs(event, self.deployment_block, key_topic=key, publisher_topic=publisher):
                 data = bytes(entry["data"])
                 return str(client.w3.codec.decode(["string"], data)[0])
         except LedgerError as exc:
@@ -435,9 +531,8 @@ class Ledger:
         except TransactionError as exc:
             revert = getattr(exc, "revert", None)
             if revert is not None and revert.name == "NotFound":
-                raise NotFoundError(f"nothing anchored under {key.hex()}") from exc
-            if revert is not None and revert.name == "NotPublisher":
-                raise NotPublisherError(f"{key.hex()} belongs to {revert.args[1]}, not to {client.sender}") from exc
+                # Each publisher has its own slots: someone else's entry is "not found" here.
+                raise NotFoundError(f"{client.sender} anchored nothing under {key.hex()}") from exc
             if revert is not None and revert.name == "AlreadyRevoked":
                 raise TransactionError(f"{key.hex()} is already revoked", fix="nothing to do") from exc
             raise

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-__all__ = ["AnchorRequest", "AnchorStatus", "AnchorOutcome", "LedgerRecord", "PublisherInfo"]
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from shield.ledger.proof import ProofCheck
+
+__all__ = ["AnchorRequest", "AnchorStatus", "AnchorOutcome", "LedgerRecord", "PublisherInfo", "PublisherClaim",
+           "PublisherKeys"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,36 @@ class LedgerRecord:
 
 @dataclass(frozen=True)
 class PublisherInfo:
+    """A registration as stored: fingerprint, watermark key and the proof bytes."""
+
     address: str
     cert_fingerprint: bytes
     watermark_key: bytes
     registered_at: datetime | None
     publisher_id: int
+    proof: bytes = b""
+
+
+@dataclass(frozen=True)
+class PublisherClaim:
+    """A registration and the check of its proof (see shield.ledger.proof)."""
+
+    info: PublisherInfo
+    check: ProofCheck
+
+
+class PublisherKeys(Protocol):
+    """What signs a publisher proof (shield.provenance.keystore.UnlockedKeys fits)."""
+
+    @property
+    def cert_fingerprint(self) -> bytes: ...
+    @property
+    def c2pa_cert_chain_pem(self) -> bytes: ...
+    @property
+    def c2pa_private_key_pem(self) -> bytes: ...
+    @property
+    def c2pa_sign(self) -> Callable[[bytes], bytes] | None: ...
+    @property
+    def watermark_key(self) -> ed25519.Ed25519PrivateKey: ...
+    @property
+    def watermark_public_key(self) -> bytes: ...

@@ -2,8 +2,14 @@
 
 Evidence order: the C2PA manifest (if any) names the asset id and the publisher's
 watermark key; without it, the keyless watermark payload names the asset id and the
-ledger's publisher registry supplies the key. The ledger record then says whether these
-exact pixels, file and manifest were anchored, when and by whom.
+fingerprint of the watermark key. Either way the registry lists the addresses that
+registered a watermark key with that fingerprint; only those whose publisher proof
+holds (they hold the watermark and C2PA private keys, shield.ledger.proof) are
+considered, so an address that copied someone's public keys is never the publisher.
+That publisher's own record then says whether these exact pixels, file and manifest were
+anchored, when, and whether it was revoked. With the manifest stripped, trust comes from
+the publisher's registered certificate checked against the verifier's trust anchors,
+the same decision the manifest path takes from the C2PA signature.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,6 +26,7 @@ from shield.errors import ImageError, LedgerError
 from shield.report import (
     C2paCode,
     C2paEvidence,
+    ImageEvidence,
     LedgerEvidence,
     RegionBox,
     VerifyReport,
@@ -28,6 +34,7 @@ from shield.report import (
     decide,
     summary_for,
 )
+from shield.watermark import PayloadReading, WatermarkReport
 
 __all__ = ["verify_file", "MAX_FILE_BYTES"]
 
@@ -44,6 +51,14 @@ class _Manifest:
     asset_id: bytes | None
     watermark_key: bytes | None
     manifest_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class _LedgerFinding:
+    """What the ledger step hands on: the evidence and the proven publisher's key."""
+
+    evidence: LedgerEvidence
+    watermark_key: bytes | None = None
 
 
 def verify_file(
@@ -68,6 +83,7 @@ def verify_file(
         ImageError: the file cannot be read as an image at all.
     """
     from shield import imaging
+    from shield.imaging.rendering import rendering_metadata
 
     try:
         size = path.stat().st_size
@@ -78,31 +94,39 @@ def verify_file(
     data = path.read_bytes()
     img = imaging.load_image_bytes(data, name=str(path), max_pixels=settings.max_pixels)
     anchors = trust_anchors if trust_anchors is not None else _local_anchors(settings)
+    rendering = rendering_metadata(data, img.format)
+    image_ev = ImageEvidence(str(path), img.width, img.height, img.format, tuple(img.conversions),
+                             max(img.frames, rendering.frames), rendering.items)
 
     manifest = _read_c2pa(data, img.format, anchors)
     payload = _read_payload(img.rgb)
-    asset_id = manifest.asset_id or (payload.asset_id if payload is not None else None)
+    asset_id = manifest.asset_id or (payload.payload.asset_id if payload.payload is not None else None)
+    if proof_path is None:
+        from shield.ledger import sidecar_path
 
-    ledger_ev, record, publisher_key = _ledger_evidence(settings, asset_id, use_ledger, img.rgb, data, manifest, proof_path)
-    key = manifest.watermark_key or publisher_key
-    key_source = "manifest" if manifest.watermark_key else ("ledger publisher registry" if publisher_key else None)
+        default = sidecar_path(path)
+        proof_path = default if default.is_file() else None
+
+    finding = _ledger_evidence(settings, asset_id, use_ledger, img.rgb, data, manifest, payload, proof_path, anchors)
+    key = manifest.watermark_key or finding.watermark_key
+    key_source = "manifest" if manifest.watermark_key else ("ledger publisher registry" if finding.watermark_key else None)
     wm_ev, wm_report = _watermark_evidence(img.rgb, key, key_source, payload, asset_id)
     if tamper_map is not None and wm_report is not None:
         from shield import watermark
 
         imaging.save_image_atomic(imaging.encode_png(watermark.render_tamper_map(img.rgb, wm_report)), tamper_map, inputs=[path], overwrite=True)
 
-    verdict, reasons, skipped = decide(manifest.evidence, wm_ev, ledger_ev)
+    verdict, reasons, skipped = decide(manifest.evidence, wm_ev, finding.evidence, image_ev)
     return VerifyReport(
         verdict=verdict,
         asset_id=asset_id.hex() if asset_id else None,
         summary=summary_for(verdict),
         c2pa=manifest.evidence,
         watermark=wm_ev,
-        ledger=ledger_ev,
+        ledger=finding.evidence,
         reasons=reasons,
         skipped=skipped,
-        image={"path": str(path), "width": img.width, "height": img.height, "format": img.format, "conversions": list(img.conversions)},
+        image=image_ev,
     )
 
 
@@ -114,6 +138,7 @@ def _local_anchors(settings: Settings) -> bytes | None:
 
 def _read_c2pa(data: bytes, fmt: str, anchors: bytes | None) -> _Manifest:
     from shield.provenance import read_manifest
+    from shield.provenance.certs import is_development_name
 
     mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "TIFF": "image/tiff"}[fmt]
     rep = read_manifest(data, mime, anchors)
@@ -128,6 +153,7 @@ def _read_c2pa(data: bytes, fmt: str, anchors: bytes | None) -> _Manifest:
         signer_fingerprint=fingerprint,
         signed_at=str(signed_at) if signed_at else None,
         data_hash_ok=not any(c.code.startswith("assertion.dataHash") for c in rep.codes if c.severity == "failure"),
+        development=is_development_name(signer),
     )
     shield_assertion = rep.shield
     asset_id = shield_assertion.asset_id if shield_assertion else None
@@ -138,19 +164,19 @@ def _read_c2pa(data: bytes, fmt: str, anchors: bytes | None) -> _Manifest:
     return _Manifest(ev, asset_id, wm_key, rep.manifest_hash)
 
 
-def _read_payload(rgb: np.ndarray) -> Any:
+def _read_payload(rgb: np.ndarray) -> PayloadReading:
     from shield import watermark
 
-    reading = watermark.read_payload(rgb)
-    return reading.payload
+    return watermark.read_payload(rgb)
 
 
-def _watermark_evidence(rgb: np.ndarray, key: bytes | None, key_source: str | None, payload: Any, asset_id: bytes | None) -> tuple[WatermarkEvidence, Any]:
+def _watermark_evidence(rgb: np.ndarray, key: bytes | None, key_source: str | None, payload: PayloadReading,
+                        asset_id: bytes | None) -> tuple[WatermarkEvidence, WatermarkReport | None]:
     from shield import watermark
 
     if key is None:
-        present = payload is not None
-        why = "no manifest and no ledger record name the publisher's watermark key"
+        present = payload.payload is not None
+        why = "no manifest and no proven ledger publisher name the watermark key"
         return WatermarkEvidence(present=present, status="unchecked" if present else "absent", explanation=why), None
     rep = watermark.verify(rgb, key, asset_id=asset_id)
     status = str(rep.status.value)
@@ -174,40 +200,63 @@ def _ledger_evidence(
     rgb: np.ndarray,
     data: bytes,
     manifest: _Manifest,
+    payload: PayloadReading,
     proof_path: Path | None,
-) -> tuple[LedgerEvidence, Any, bytes | None]:
+    anchors: bytes | None,
+) -> _LedgerFinding:
     if not use_ledger:
-        return LedgerEvidence(reachable=False, explanation="skipped by --offline"), None, None
+        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="skipped by --offline"))
     if asset_id is None:
-        return LedgerEvidence(reachable=False, explanation="no asset id to look up"), None, None
+        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="no asset id to look up"))
     from shield import imaging
-    from shield.ledger import AnchorRequest, open_ledger, read_proof_sidecar
+    from shield.ledger import AnchorRequest, open_ledger, read_proof_sidecar, watermark_fingerprint
+    from shield.ledger.proof import chains_to
+    from shield.provenance.certs import is_development_name
 
+    fp = watermark_fingerprint(manifest.watermark_key) if manifest.watermark_key else payload.key_fingerprint
+    if fp is None:
+        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="no watermark key fingerprint to find the publisher by"))
     try:
         ledger = open_ledger(settings, None, start_devnet=False)
-        record = ledger.lookup(asset_id)
+        try:
+            merkle = read_proof_sidecar(proof_path) if proof_path is not None else None
+            claims, truncated = ledger.claims(fp)
+            proven = [c for c in claims if c.check.valid
+                      and (manifest.watermark_key is None or c.info.watermark_key == manifest.watermark_key)]
+            ignored = tuple(c.info.address for c in claims if not c.check.valid)
+            found = []
+            for c in proven:
+                record = ledger.lookup(asset_id, merkle or ledger.proof_for(asset_id), publisher=c.info.address)
+                if record is not None:
+                    found.append((c, record, merkle or ledger.proof_for(asset_id)))
+        finally:
+            ledger.close()
     except LedgerError as exc:
-        return LedgerEvidence(reachable=False, explanation=str(exc)), None, None
-    base = LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address)
-    if record is None:
-        return base, None, None
+        return _LedgerFinding(LedgerEvidence(reachable=False, explanation=str(exc)))
+    base = LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address, ignored_claims=ignored)
+    if not found:
+        why = "no record" if not truncated else f"more than {len(claims)} addresses claim this watermark key; not all were read"
+        return _LedgerFinding(LedgerEvidence(reachable=not truncated, chain_id=ledger.chain_id, contract=ledger.registry_address,
+                                             ignored_claims=ignored, explanation=why))
+    # A publisher holding its key under two addresses: a revoked record anywhere wins.
+    claim, record, merkle = sorted(found, key=lambda f: not f[1].revoked)[0]
     request = AnchorRequest(
         asset_id=asset_id,
         content_hash=imaging.pixel_hash(rgb),
         file_hash=hashlib.sha256(data).digest(),
         manifest_hash=manifest.manifest_hash or bytes(32),
     )
-    proof = None
-    if record.batch_root is not None:
-        proof = read_proof_sidecar(proof_path) if proof_path is not None else ledger.proof_for(asset_id)
-    all_match = ledger.check(record, request, proof)
-    pixels = None if record.content_hash is None else record.content_hash == request.content_hash
-    publisher = ledger.publisher(record.publisher)
+    all_match = ledger.check(record, request, merkle)
+
+    def same(known: bytes | None, actual: bytes) -> bool | None:
+        return None if known is None else known == actual
+
+    info, cert = claim.info, claim.check.certificate
     consistent = None
-    if publisher is not None and manifest.evidence.signer_fingerprint:
-        consistent = publisher.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint and (
-            manifest.watermark_key is None or publisher.watermark_key == manifest.watermark_key
-        )
+    if manifest.evidence.signer_fingerprint:
+        consistent = info.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint
+    has_manifest = manifest.evidence.state != "absent"
+    pixels = True if all_match else same(record.content_hash, request.content_hash)
     ev = LedgerEvidence(
         reachable=True,
         found=True,
@@ -217,11 +266,19 @@ def _ledger_evidence(
         block=record.block,
         timestamp=record.timestamp,
         publisher=record.publisher,
-        hashes_match=all_match if manifest.evidence.state != "absent" else pixels,
-        pixels_match=all_match if manifest.evidence.state != "absent" else pixels,
+        # Stripped: the file and manifest hashes cannot match; the pixel hash is the match.
+        hashes_match=all_match if has_manifest else pixels,
+        pixels_match=pixels,
+        file_match=True if all_match else (same(record.file_hash, request.file_hash) if has_manifest else None),
+        manifest_match=True if all_match else (same(record.manifest_hash, request.manifest_hash) if has_manifest else None),
         revoked=record.revoked,
         revocation_reason=record.revocation_reason,
         publisher_consistent=consistent,
         batch_root=record.batch_root.hex() if record.batch_root else None,
+        publisher_proven=True,
+        publisher_trusted=cert is not None and chains_to(cert, anchors),
+        publisher_signer=claim.check.subject,
+        publisher_development=is_development_name(claim.check.subject),
+        ignored_claims=ignored,
     )
-    return ev, record, publisher.watermark_key if publisher is not None else None
+    return _LedgerFinding(ev, info.watermark_key)

@@ -38,6 +38,8 @@ __all__ = [
     "cert_pem",
     "load_pem_chain",
     "common_name",
+    "DEVELOPMENT_MARK",
+    "is_development_name",
 ]
 
 #: Root CA lifetime: long, it only ever signs the local leaf certificates.
@@ -50,6 +52,16 @@ CLOCK_SKEW = timedelta(minutes=5)
 DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 _ORG = "shield"
+#: Appended to the subject common name of development certificates (keystores whose
+#: password is stored next to the keys), so every verifier shows it with the signer.
+DEVELOPMENT_MARK = " [DEVELOPMENT KEY]"
+#: The subject organizational unit of development certificates.
+_DEV_UNIT = "shield development keys, not for publishing"
+
+
+def is_development_name(common: str | None) -> bool:
+    """Whether a signer's common name marks a development certificate."""
+    return bool(common) and DEVELOPMENT_MARK.strip() in str(common)
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,13 @@ class IssuedCert:
     key: ec.EllipticCurvePrivateKey
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, common), x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG)]
-    )
+def _name(common: str, development: bool = False) -> x509.Name:
+    if development and not is_development_name(common):
+        common += DEVELOPMENT_MARK
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common), x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG)]
+    if development:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, _DEV_UNIT))
+    return x509.Name(attrs)
 
 
 def _key_usage(*, signing: bool) -> x509.KeyUsage:
@@ -80,10 +95,11 @@ def _key_usage(*, signing: bool) -> x509.KeyUsage:
     )
 
 
-def make_root_ca(publisher: str, now: datetime) -> IssuedCert:
-    """A self-signed P-256 root CA named after the publisher, valid ``ROOT_VALIDITY`` from ``now``."""
+def make_root_ca(publisher: str, now: datetime, *, development: bool = False) -> IssuedCert:
+    """A self-signed P-256 root CA named after the publisher, valid ``ROOT_VALIDITY`` from ``now``;
+    ``development`` marks its subject as a development CA."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _name(f"{publisher} root CA (shield)")
+    name = _name(f"{publisher} root CA (shield)", development)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -101,13 +117,18 @@ def make_root_ca(publisher: str, now: datetime) -> IssuedCert:
     return IssuedCert(cert, key)
 
 
-def issue_signing_cert(root: IssuedCert, publisher: str, now: datetime, validity: timedelta = LEAF_VALIDITY) -> IssuedCert:
-    """A P-256 C2PA signing certificate for ``publisher``, issued by ``root``."""
+def issue_signing_cert(root: IssuedCert, publisher: str, now: datetime, validity: timedelta = LEAF_VALIDITY,
+                       *, development: bool = False) -> IssuedCert:
+    """A P-256 C2PA signing certificate for ``publisher``, issued by ``root``.
+
+    ``development``: the subject says so (common name ends in :data:`DEVELOPMENT_MARK`,
+    organizational unit "shield development keys, not for publishing").
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     root_ski = root.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(publisher))
+        .subject_name(_name(publisher, development))
         .issuer_name(root.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

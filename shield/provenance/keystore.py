@@ -250,8 +250,8 @@ def init_keystore(keys_dir: Path, *, password: str | None, name: str, now: datet
     kdf = {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": secrets.token_hex(16)}
     pkcs8_pass = passphrase(password, kdf)
 
-    root = certs.make_root_ca(name, now)
-    leaf = certs.issue_signing_cert(root, name, now)
+    root = certs.make_root_ca(name, now, development=development)
+    leaf = certs.issue_signing_cert(root, name, now, development=development)
     watermark = ed25519.Ed25519PrivateKey.generate()
     account = Account.create()
     eth_json = Account.encrypt(account.key, password, kdf="scrypt", iterations=ETH_SCRYPT_N)
@@ -420,8 +420,9 @@ def rotate_keystore(
     except ValueError as exc:
         raise KeystoreCorruptError(f"the certificates in {keys_dir} cannot be parsed") from exc
     check_validity(root_cert, "root CA", now)
-    publisher = (name or certs.common_name(old_leaf.subject)).strip()
-    leaf = certs.issue_signing_cert(certs.IssuedCert(root_cert, root_key), publisher, now)
+    publisher = (name or certs.common_name(old_leaf.subject).replace(certs.DEVELOPMENT_MARK, "")).strip()
+    leaf = certs.issue_signing_cert(certs.IssuedCert(root_cert, root_key), publisher, now,
+                                    development=bool(meta.get("development")))
 
     archive = keys_dir / ARCHIVE / now.strftime("%Y%m%dT%H%M%S%fZ")
     archive.mkdir(parents=True, mode=0o700)

@@ -139,9 +139,25 @@ def read_manifest(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> Ma
     except c2pa.C2paError as exc:
         if store is None:
             raise ManifestReadError(f"cannot read C2PA data: {exc}") from exc
-        code = ValidationCode("general.error", None, "failure", explain("general.error"), str(exc))
-        return ManifestReport(state="invalid", codes=(code,), manifest_hash=manifest_hash)
-    return _report(sdk_state, results, active, store, manifest_hash)
+        return _damaged(exc, manifest_hash)
+    except _DAMAGE as exc:
+        # The SDK reports some damaged stores by raising plain Python errors (e.g. KeyError
+        # 'Active manifest not found in manifest store'): a typed "invalid", never a crash.
+        return _damaged(exc, manifest_hash)
+    try:
+        return _report(sdk_state, results, active, store, manifest_hash)
+    except _DAMAGE as exc:
+        return _damaged(exc, manifest_hash)
+
+
+#: Errors the SDK and the certificate parser raise on damaged manifests.
+_DAMAGE = (KeyError, ValueError, TypeError, IndexError, AttributeError, UnicodeError)
+
+
+def _damaged(exc: Exception, manifest_hash: bytes | None) -> ManifestReport:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    code = ValidationCode("general.error", None, "failure", explain("general.error"), detail)
+    return ManifestReport(state="invalid", codes=(code,), manifest_hash=manifest_hash)
 
 
 def has_manifest(source: Path | bytes) -> bool:
@@ -237,19 +253,26 @@ def _signer_info(sig: Mapping[str, Any], store: bytes | None) -> SignerInfo:
     found = jumbf.active_manifest_signature(store) if store is not None else None
     chain = jumbf.cose_certificate_chain(found[1]) if found else []
     leaf = None
+    name = issuer = serial = None
     if chain:
         try:
             leaf = x509.load_der_x509_certificate(chain[0])
+            # cryptography parses names lazily: a damaged subject fails here, not above.
+            name, issuer, serial = common_name(leaf.subject), leaf.issuer.rfc4514_string(), format(leaf.serial_number, "x")
         except ValueError:
             leaf = None
     return SignerInfo(
-        common_name=common_name(leaf.subject) if leaf is not None else sig.get("common_name"),
-        issuer=leaf.issuer.rfc4514_string() if leaf is not None else sig.get("issuer"),
+        common_name=name if leaf is not None else _text(sig.get("common_name")),
+        issuer=issuer if leaf is not None else _text(sig.get("issuer")),
         cert_fingerprint=hashlib.sha256(chain[0]).digest() if chain else None,
-        cert_serial=format(leaf.serial_number, "x") if leaf is not None else sig.get("cert_serial_number"),
+        cert_serial=serial if leaf is not None else _text(sig.get("cert_serial_number")),
         alg=sig.get("alg"),
         signing_time=_parse_time(sig.get("time")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -26,13 +26,15 @@ def _req(content: bytes | None = None) -> AnchorRequest:
 
 
 def test_audit_flags(ledger: Ledger, other_ledger: Ledger, settings: Settings) -> None:
-    ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
     plain, revoked, copy_src = _req(), _req(), _req()
     for r in (plain, revoked, copy_src):
         ledger.anchor(r)
     ledger.revoke(revoked.asset_id, "wrong photo")
-    copied = _req(copy_src.content_hash)  # same pixels, new asset id, other (unregistered) publisher
+    copied = _req(copy_src.content_hash)  # same pixels, new asset id, another publisher
     other_ledger.anchor(copied)
+    squatted = _req()  # the other publisher anchors our asset id first
+    other_ledger.anchor(squatted)
+    ledger.anchor(squatted)
     members = [_req() for _ in range(3)]
     ledger.enqueue_batch(members)
     twice = members[0]
@@ -52,7 +54,8 @@ def test_audit_flags(ledger: Ledger, other_ledger: Ledger, settings: Settings) -
     rev = by[("record", revoked.asset_id)]
     assert rev.flags == ("revoked",) and rev.revocation_reason == "wrong photo"
     assert "duplicate" in by[("record", copy_src.asset_id)].flags
-    assert set(by[("record", copied.asset_id)].flags) == {"duplicate", "unknown-publisher"}
+    assert set(by[("record", copied.asset_id)].flags) == {"duplicate"}
+    assert [e.flags for e in report.entries if e.asset_id == squatted.asset_id] == [("duplicate",), ("duplicate",)]
     assert "duplicate" in by[("record", twice.asset_id)].flags
     assert "duplicate" in by[("batch-member", twice.asset_id)].flags
     assert by[("batch-member", members[1].asset_id)].flags == ()
@@ -60,8 +63,10 @@ def test_audit_flags(ledger: Ledger, other_ledger: Ledger, settings: Settings) -
     assert by[("local", queued.asset_id)].flags == ("queued",)
     assert not report.clean
 
+    pubs = {e.publisher: e for e in report.entries if e.kind == "publisher"}
+    assert all(e.flags == () for e in pubs.values()) and len(pubs) == 2
     mine = audit(settings, ledger, publisher=other_ledger.account.address)  # type: ignore[union-attr]
-    assert {e.asset_id for e in mine.entries} == {copied.asset_id}
+    assert {e.asset_id for e in mine.entries} == {copied.asset_id, squatted.asset_id, None}
     future = audit(settings, ledger, since=datetime.now(UTC) + timedelta(days=1))
     assert all(e.timestamp is None for e in future.entries)
 
@@ -79,8 +84,9 @@ def test_verifier_uses_sidecar_without_local_index(ledger: Ledger, w3: Web3, set
     stranger = dataclasses.replace(settings, home=tmp_path / "stranger")
     verifier = open_ledger(stranger.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
     loaded = read_proof_sidecar(sidecar_path(photo))
-    assert verifier.lookup(reqs[3].asset_id) is None  # not known without the proof
-    record = verifier.lookup(reqs[3].asset_id, loaded)
+    me = ledger.account.address  # type: ignore[union-attr]
+    assert verifier.lookup(reqs[3].asset_id, publisher=me) is None  # not known without the proof
+    record = verifier.lookup(reqs[3].asset_id, loaded, publisher=me)
     assert record is not None and record.batch_root == proof.root and record.tx_hash == proof.tx_hash
     assert verifier.check(record, reqs[3], loaded)
     assert not verifier.check(record, reqs[2], loaded)
@@ -93,7 +99,26 @@ def test_stranger_sees_block_and_tx_of_a_single_record(ledger: Ledger, w3: Web3,
     out = ledger.anchor(req)
     stranger = dataclasses.replace(settings, home=tmp_path / "stranger")
     verifier = open_ledger(stranger.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
-    record = verifier.lookup(req.asset_id)
+    record = verifier.lookup(req.asset_id, publisher=ledger.account.address)  # type: ignore[union-attr]
     assert record is not None and (record.tx_hash, record.block) == (out.tx_hash, out.block)
     assert verifier.check(record, req, None)
     verifier.close()
+
+
+def test_audit_flags_claimed_keys_and_unproven_publishers(ledger: Ledger, other_ledger: Ledger,
+                                                          settings: Settings) -> None:
+    """A squatter registers our certificate fingerprint and watermark key with our proof."""
+    ours = ledger.claim(ledger.account.address)  # type: ignore[union-attr]
+    assert ours is not None
+    i = ours.info
+    other_ledger._online().transact("registerPublisher", i.cert_fingerprint, i.watermark_key, i.proof)
+    req = _req()
+    other_ledger.anchor(req)
+    report = audit(settings, ledger)
+    pubs = {e.publisher: e for e in report.entries if e.kind == "publisher"}
+    squatter = other_ledger.account.address  # type: ignore[union-attr]
+    assert set(pubs[squatter].flags) == {"unproven-publisher", "shared-key"}
+    assert pubs[i.address].flags == ("shared-key",)
+    assert "also claimed by " + squatter in pubs[i.address].detail
+    [rec] = [e for e in report.entries if e.asset_id == req.asset_id]
+    assert "unproven-publisher" in rec.flags and not report.clean

@@ -43,8 +43,10 @@ def test_chain_anchor_audit_cli(settings: Settings, free_port: int) -> None:
         out = runner.invoke(cli, ["audit", "--json"], env=env, catch_exceptions=False)
         report = json.loads(out.output)
         assert report["contract"] == registry
-        [entry] = report["entries"]
+        [entry] = [e for e in report["entries"] if e["kind"] == "record"]
         assert entry["asset_id"] == "0x" + req.asset_id.hex() and entry["flags"] == []
+        [pub] = [e for e in report["entries"] if e["kind"] == "publisher"]
+        assert pub["publisher"] == keys.eth_address and pub["flags"] == []
         none = runner.invoke(cli, ["audit", "--json", "--publisher", "0x" + "11" * 20], env=env, catch_exceptions=False)
         assert json.loads(none.output)["entries"] == []
         later = runner.invoke(cli, ["audit", "--json", "--since", "2999-01-01T00:00:00"], env=env, catch_exceptions=False)

@@ -9,8 +9,12 @@ import pytest
 from web3 import Web3
 
 from shield.ledger import AnchorRequest, AnchorStatus, Ledger, TransactionError, build_tree, leaf_hash
-from shield.ledger.errors import NotFoundError, NotPublisherError
+from shield.ledger.errors import LedgerError, NotFoundError
 from shield.ledger.merkle import commitment
+from shield.ledger.proof import check_proof, watermark_fingerprint
+from shield.watermark.record import key_fingerprint
+
+from tests.ledger.conftest import make_keys
 
 
 SINGLE_GAS_MAX = 70_000
@@ -44,10 +48,11 @@ def test_storage_words_match_views(ledger: Ledger) -> None:
     ledger.anchor(req)
     client = ledger.client
     assert client is not None
-    view = client.contract.functions.recordOf(req.asset_id).call()
-    raw = client.record(req.asset_id)
-    assert (raw.commitment, raw.timestamp, client.publisher_address(raw.publisher_id), raw.revoked) == (
-        bytes(view[0]), view[1], view[2], view[3])
+    me = client.sender
+    view = client.contract.functions.recordOf(me, req.asset_id).call()
+    raw = client.record(me, req.asset_id)
+    assert (raw.commitment, raw.timestamp, raw.revoked) == (bytes(view[0]), view[1], view[2])
+    assert client.publisher_address(raw.publisher_id) == me
     assert client.contract.functions.commitmentOf(*req.fields[1:]).call() == raw.commitment
 
 
@@ -65,17 +70,22 @@ def test_duplicate_reverts_and_is_success_for_owner(ledger: Ledger, w3: Web3, ot
     [out] = ledger.drain()
     assert out.status is AnchorStatus.ANCHORED
     assert w3.eth.get_transaction_count(ledger.account.address) == nonce  # type: ignore[union-attr]
-    # Another publisher anchoring the same id is rejected, never "anchored".
-    other = other_ledger
-    assert other.anchor(req).status is AnchorStatus.REJECTED
+    # Another publisher anchoring the same id gets its own slot: ours is untouched.
+    squat = AnchorRequest(req.asset_id, os.urandom(32), os.urandom(32), os.urandom(32))
+    assert other_ledger.anchor(squat).status is AnchorStatus.ANCHORED
+    mine = ledger.lookup(req.asset_id)
+    assert mine is not None and ledger.check(mine, req, None)
+    theirs = ledger.lookup(req.asset_id, publisher=other_ledger.account.address)  # type: ignore[union-attr]
+    assert theirs is not None and not ledger.check(theirs, req, None)
 
 
 def test_revocation_only_by_publisher(ledger: Ledger, other_ledger: Ledger) -> None:
     req = _req()
     ledger.anchor(req)
     other = other_ledger
-    with pytest.raises(NotPublisherError):
+    with pytest.raises(NotFoundError):  # another publisher's slot is out of reach
         other.revoke(req.asset_id, "not mine")
+    assert not ledger.lookup(req.asset_id).revoked  # type: ignore[union-attr]
     with pytest.raises(NotFoundError):
         ledger.revoke(os.urandom(16), "nothing")
     ledger.revoke(req.asset_id, "key leaked")
@@ -106,19 +116,22 @@ def test_batch_inclusion_and_revocation(ledger: Ledger, other_ledger: Ledger) ->
         assert proof is not None and proof.tx_hash == outs[0].tx_hash
         rec = ledger.lookup(req.asset_id)
         assert rec is not None and rec.batch_root == root and ledger.check(rec, req, proof)
-        assert client.is_batch_member(root, req.fields, proof.siblings)
+        assert client.is_batch_member(client.sender, root, req.fields, proof.siblings)
         assert client.contract.functions.leafHash(*req.fields).call() == leaf_hash(*req.fields)
     proof = ledger.proof_for(reqs[0].asset_id)
     assert proof is not None
     wrong = AnchorRequest(reqs[0].asset_id, reqs[1].content_hash, reqs[0].file_hash, reqs[0].manifest_hash)
     assert not ledger.check(ledger.lookup(reqs[0].asset_id), wrong, proof)  # type: ignore[arg-type]
-    assert not client.is_batch_member(root, wrong.fields, proof.siblings)
+    assert not client.is_batch_member(client.sender, root, wrong.fields, proof.siblings)
     # An inner node handed in as a leaf does not verify through isBatchMember (fields are rehashed).
     other = other_ledger
-    with pytest.raises(NotPublisherError):
+    with pytest.raises(NotFoundError):
         other.revoke(root, "not mine")
+    # The same root anchored by someone else is their batch, not ours.
+    other.enqueue_batch(reqs)
+    assert all(o.status is AnchorStatus.ANCHORED for o in other.drain())
     ledger.revoke(root, "batch withdrawn")
-    assert not client.is_batch_member(root, reqs[0].fields, proof.siblings)
+    assert not client.is_batch_member(client.sender, root, reqs[0].fields, proof.siblings)
     rec = ledger.lookup(reqs[0].asset_id)
     assert rec is not None and rec.revoked and rec.revocation_reason == "batch withdrawn"
 
@@ -134,20 +147,81 @@ def test_contract_and_python_merkle_agree(ledger: Ledger) -> None:
     assert fn.nodeHash(leaves[0], leaves[1]).call() == fn.nodeHash(leaves[1], leaves[0]).call()
 
 
-def test_publisher_registry(ledger: Ledger, w3: Web3) -> None:
-    assert ledger.publisher(ledger.account.address) is None  # type: ignore[union-attr]
-    tx = ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
-    assert tx is not None
-    assert ledger.register_publisher(b"\x01" * 32, b"\x02" * 32) is None  # idempotent
-    info = ledger.publisher(ledger.account.address)  # type: ignore[union-attr]
-    assert info is not None and info.cert_fingerprint == b"\x01" * 32 and info.watermark_key == b"\x02" * 32
-    assert ledger.register_publisher(b"\x03" * 32, b"\x02" * 32) is not None  # rotation
+def test_publisher_registry(ledger: Ledger, other_ledger: Ledger, w3: Web3) -> None:
+    keys = ledger.publisher_keys
+    assert keys is not None
+    me = ledger.account.address  # type: ignore[union-attr]
+    claim = ledger.claim(me)
+    assert claim is not None and claim.check.valid and claim.check.subject == "alice"
+    assert claim.info.cert_fingerprint == keys.cert_fingerprint and claim.info.watermark_key == keys.watermark_public_key
+    assert ledger.register_publisher(keys.cert_fingerprint, keys.watermark_public_key) is None  # idempotent
+    fp = watermark_fingerprint(keys.watermark_public_key)
+    assert fp == key_fingerprint(keys.watermark_public_key)  # what the watermark carries
+    assert ledger.client.contract.functions.watermarkFingerprint(keys.watermark_public_key).call() == fp  # type: ignore[union-attr]
+    assert [c.info.address for c in ledger.claims(fp)[0]] == [me]
+    rotated = make_keys("alice")
+    ledger.publisher_keys = rotated
+    assert ledger.register_publisher(rotated.cert_fingerprint, rotated.watermark_public_key) is not None  # rotation
+    assert ledger.claim(me).check.valid  # type: ignore[union-attr]
     with pytest.raises(TransactionError):
-        ledger.client.prepare("registerPublisher", bytes(32), b"\x02" * 32)  # type: ignore[union-attr]
+        ledger.client.prepare("registerPublisher", bytes(32), b"\x02" * 32, bytes(300))  # type: ignore[union-attr]
+    with pytest.raises(TransactionError):  # no proof at all
+        ledger.client.prepare("registerPublisher", b"\x01" * 32, b"\x02" * 32, b"")  # type: ignore[union-attr]
+    with pytest.raises(LedgerError):  # keys at hand are not the ones registered
+        ledger.register_publisher(keys.cert_fingerprint, keys.watermark_public_key)
+
+
+def test_squatter_cannot_prove_or_block_or_revoke(ledger: Ledger, other_ledger: Ledger) -> None:
+    """A second funded account copies the victim's public keys and even its proof."""
+    victim = ledger.claim(ledger.account.address)  # type: ignore[union-attr]
+    assert victim is not None and victim.check.valid
+    info = victim.info
+    squatter = other_ledger
+    squatter._online().transact("registerPublisher", info.cert_fingerprint, info.watermark_key, info.proof)
+    stolen = squatter.claim(squatter.account.address)  # type: ignore[union-attr]
+    assert stolen is not None and not stolen.check.valid and "did not sign" in stolen.check.reason
+    forged = bytes(3) + bytes(300)
+    squatter._online().transact("registerPublisher", info.cert_fingerprint, info.watermark_key, forged)
+    assert not squatter.claim(squatter.account.address).check.valid  # type: ignore[union-attr]
+    claims, truncated = ledger.claims(watermark_fingerprint(info.watermark_key))
+    assert not truncated and {c.info.address: c.check.valid for c in claims} == {
+        info.address: True, squatter.account.address: False}  # type: ignore[union-attr]
+    # The squatter anchors the victim's next asset id first; the victim still anchors it.
+    req = _req()
+    assert squatter.anchor(req).status is AnchorStatus.ANCHORED
+    assert ledger.anchor(req).status is AnchorStatus.ANCHORED
+    squatter.revoke(req.asset_id, "hostile")
+    rec = ledger.lookup(req.asset_id)
+    assert rec is not None and not rec.revoked and ledger.check(rec, req, None)
+
+
+def test_proof_is_bound_to_chain_registry_and_address(ledger: Ledger) -> None:
+    claim = ledger.claim(ledger.account.address)  # type: ignore[union-attr]
+    assert claim is not None
+    i = claim.info
+    args = (i.cert_fingerprint, i.watermark_key)
+    assert check_proof(i.proof, ledger.chain_id or 0, ledger.registry_address or "", i.address, *args).valid
+    assert not check_proof(i.proof, (ledger.chain_id or 0) + 1, ledger.registry_address or "", i.address, *args).valid
+    assert not check_proof(i.proof, ledger.chain_id or 0, "0x" + "11" * 20, i.address, *args).valid
+    assert not check_proof(i.proof, ledger.chain_id or 0, ledger.registry_address or "", "0x" + "22" * 20, *args).valid
+    for cut in (0, 1, 5, len(i.proof) - 1):
+        assert not check_proof(i.proof[:cut], ledger.chain_id or 0, ledger.registry_address or "", i.address, *args).valid
+
+
+def test_unregistered_address_cannot_anchor(ledger: Ledger) -> None:
+    client = ledger.client
+    assert client is not None
+    from shield.ledger.client import RegistryClient
+
+    from tests.ledger.conftest import make_account
+
+    stranger = RegistryClient(client.w3, client.address, ledger.artifact, make_account(client.w3, 0x777))
+    with pytest.raises(TransactionError) as err:
+        stranger.prepare("anchor", *_req().fields)
+    assert err.value.revert.name == "NotRegistered"  # type: ignore[attr-defined]
 
 
 def test_gas_targets(ledger: Ledger, w3: Web3) -> None:
-    ledger.register_publisher(b"\x01" * 32, b"\x02" * 32)
     singles = [_gas(w3, ledger.anchor(_req()).tx_hash) for _ in range(3)]
     assert max(singles) <= SINGLE_GAS_MAX, singles
     ledger.enqueue_batch([_req() for _ in range(100)])
