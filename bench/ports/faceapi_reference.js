@@ -16,6 +16,10 @@
 //                 padded 512 square, "scores": [5118], "detections": [{"box": [x0, y0,
 //                 x1, y1], "score"}]} with locateFaces' defaults (minConfidence 0.5,
 //                 maxResults 100)
+//     pipeline    detectAllFaces().withFaceLandmarks().withFaceDescriptors() -> the raw SSD
+//                 "boxes" and "scores" as detect, and "faces": [{"box", "score", "crop":
+//                 [w, h] of the landmark crop, "landmarks" [[x, y] x 68] image pixels,
+//                 "aligned": [x0, y0, x1, y1] the box described, "descriptor": [128]}]
 // Environment: SHIELD_NODE_MODULES names another node_modules folder.
 'use strict';
 
@@ -59,6 +63,32 @@ async function crop(image, box) {
   return faces[0];
 }
 
+function detectionJson(d) {
+  return { box: [d.box.left, d.box.top, d.box.right, d.box.bottom], score: d.score };
+}
+
+// The SSD's raw outputs of the next forward pass, read from inside locateFaces so that
+// the network runs once per image (it takes tens of seconds on the tfjs CPU backend).
+function captureRaw() {
+  const net = faceapi.nets.ssdMobilenetv1;
+  const original = net.forwardInput;
+  const raw = {};
+  net.forwardInput = function forwardInput(input) {
+    const out = original.call(this, input);
+    if (raw.boxes === undefined) {
+      raw.boxes = out.boxes[0].arraySync();
+      raw.scores = Array.from(out.scores[0].dataSync());
+    }
+    return out;
+  };
+  return {
+    release() {
+      net.forwardInput = original;
+      return raw;
+    },
+  };
+}
+
 async function run(job) {
   const image = readNpyRgb(job.image);
   try {
@@ -80,15 +110,26 @@ async function run(job) {
       return { raw: rawValues, positions: marks.positions.map((p) => [p.x, p.y]) };
     }
     if (job.op === 'detect') {
-      const net = faceapi.nets.ssdMobilenetv1;
-      const input = await faceapi.toNetInput(image);
-      const { boxes, scores } = net.forwardInput(input);
-      const result = { boxes: await boxes[0].array(), scores: Array.from(await scores[0].data()) };
-      boxes.forEach((t) => t.dispose());
-      scores.forEach((t) => t.dispose());
-      const found = await net.locateFaces(image, new faceapi.SsdMobilenetv1Options());
-      result.detections = found.map((d) => ({ box: [d.box.left, d.box.top, d.box.right, d.box.bottom], score: d.score }));
-      return result;
+      const raw = captureRaw();
+      const found = await faceapi.nets.ssdMobilenetv1.locateFaces(image, new faceapi.SsdMobilenetv1Options());
+      return { ...raw.release(), detections: found.map(detectionJson) };
+    }
+    if (job.op === 'pipeline') {
+      const raw = captureRaw();
+      const faces = await faceapi.detectAllFaces(image, new faceapi.SsdMobilenetv1Options()).withFaceLandmarks().withFaceDescriptors();
+      return {
+        ...raw.release(),
+        faces: faces.map((f) => {
+          const aligned = f.landmarks.align(null, { useDlibAlignment: true });
+          return {
+            ...detectionJson(f.detection),
+            crop: [f.unshiftedLandmarks.imageWidth, f.unshiftedLandmarks.imageHeight],
+            landmarks: f.landmarks.positions.map((p) => [p.x, p.y]),
+            aligned: [aligned.left, aligned.top, aligned.right, aligned.bottom],
+            descriptor: Array.from(f.descriptor),
+          };
+        }),
+      };
     }
     throw new Error(`unknown op ${job.op}`);
   } finally {
@@ -102,9 +143,10 @@ async function main() {
   const modelDir = path.join(FACEAPI, 'model');
   const jobs = JSON.parse(fs.readFileSync(0, 'utf8'));
   const ops = new Set(jobs.map((j) => j.op));
-  if (ops.has('descriptor')) await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
-  if (ops.has('landmarks')) await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
-  if (ops.has('detect')) await faceapi.nets.ssdMobilenetv1.loadFromDisk(modelDir);
+  const all = ops.has('pipeline');
+  if (all || ops.has('descriptor')) await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
+  if (all || ops.has('landmarks')) await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
+  if (all || ops.has('detect')) await faceapi.nets.ssdMobilenetv1.loadFromDisk(modelDir);
   const results = [];
   for (const job of jobs) {
     const t0 = process.hrtime.bigint();
