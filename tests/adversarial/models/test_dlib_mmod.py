@@ -134,8 +134,7 @@ def _check_gradient(port: DlibMmodDetector, rgb: np.ndarray) -> None:
 
 
 def test_candidates_backward_on_astronaut(port: DlibMmodDetector) -> None:
-    rgb = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((256, 256), Image.Resampling.BILINEAR))
-    _check_gradient(port, rgb)
+    _check_gradient(port, skimage.data.astronaut())
     assert not any(p.requires_grad for p in port.parameters()) and not port.training
 
 
@@ -195,11 +194,15 @@ def test_pyramid_layout_of_astronaut() -> None:
             assert a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
 
 
-def test_dlib_resize_is_corner_aligned_bilinear() -> None:
-    x = torch.rand(1, 3, 37, 53, dtype=torch.float32)
-    ours = dlib_resize(x, 30, 44)
-    theirs = F.interpolate(x, size=(30, 44), mode="bilinear", align_corners=True)
-    assert (ours - theirs).abs().max() < 1e-5
+@pytest.mark.parametrize("size", [(37, 53, 30, 44), (6, 5, 5, 4), (512, 512, 426, 426), (9, 400, 7, 333)])
+def test_dlib_resize_is_corner_aligned_bilinear(size: tuple[int, int, int, int]) -> None:
+    h, w, out_h, out_w = size
+    x = torch.rand(1, 3, h, w, dtype=torch.float32)
+    ours = dlib_resize(x, out_h, out_w)
+    theirs = F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=True)
+    # dlib steps the column coordinate in float32, 4 columns at a time: up to ~5e-4 px of
+    # drift on 400-column levels, reproduced here (measured 4.4e-4 for 512 -> 426)
+    assert ours.shape == theirs.shape and (ours - theirs).abs().max() < 1e-3
 
 
 # --- the .dat reader and strict loading --------------------------------------------------
