@@ -1,6 +1,6 @@
 """Equivalence and CPU cost of the torch port of dlib's mmod CNN face detector.
 
-Every shared photo, its longer side brought to ``--max-side`` (PIL bilinear; dlib's CPU
+Every shared photo (and every image of the shared no-face set, recorded apart), its longer side brought to ``--max-side`` (PIL bilinear; dlib's CPU
 detector takes seconds per megapixel), goes as the same uint8 array to dlib's
 ``cnn_face_detection_model_v1(path)(img, 0)`` and to
 ``shield.adversarial.models.dlib_mmod.DlibMmodDetector.detect``. Recorded per photo and
@@ -71,7 +71,21 @@ def _compare(ref: list[tuple[Box, float]], ours: list[tuple[Box, float]]) -> dic
     }
 
 
-def run(photos: Path, max_side: int) -> dict[str, Any]:
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n_ref = sum(len(r["dlib"]) for r in rows)
+    n_port = sum(len(r["port"]) for r in rows)
+    return {
+        "images": len(rows),
+        "dlib_detections": n_ref,
+        "port_detections": n_port,
+        "dlib_boxes_matched_by_port": sum(r["dlib_matched"] for r in rows) / n_ref if n_ref else None,
+        "port_boxes_matched_by_dlib": sum(r["port_matched"] for r in rows) / n_port if n_port else None,
+        "images_with_identical_boxes": sum(r["identical_boxes"] for r in rows) / max(len(rows), 1),
+        "max_abs_confidence_diff": max((r["max_abs_confidence_diff"] for r in rows), default=0.0),
+    }
+
+
+def run(photos: Path, nonfaces: Path | None, max_side: int) -> dict[str, Any]:
     import dlib
 
     torch.set_num_threads(1)
@@ -81,7 +95,10 @@ def run(photos: Path, max_side: int) -> dict[str, Any]:
     t_dlib: list[float] = []
     t_port: list[float] = []
     t_grad: list[float] = []
-    for path in sorted(photos.glob("*.jpg")):
+    sets = [("photos", p) for p in sorted(photos.glob("*.jpg"))]
+    if nonfaces is not None:
+        sets += [("nonfaces", p) for p in sorted(nonfaces.glob("*.jpg"))]
+    for kind, path in sets:
         rgb = _load(path, max_side)
         t = time.process_time()
         dets = ref_net(rgb, 0)
@@ -95,24 +112,17 @@ def run(photos: Path, max_side: int) -> dict[str, Any]:
         t = time.process_time()
         port.candidates(x).scores.max().backward()
         t_grad.append(time.process_time() - t)
-        row = {"photo": path.name, "size": [rgb.shape[1], rgb.shape[0]], **_compare(ref, ours)}
+        row = {"set": kind, "image": path.name, "size": [rgb.shape[1], rgb.shape[0]], **_compare(ref, ours)}
         rows.append(row)
         log.info("%s %s dlib %d port %d identical %s", path.name, row["size"], len(ref), len(ours), row["identical_boxes"])
-    n_ref = sum(len(r["dlib"]) for r in rows)
-    n_port = sum(len(r["port"]) for r in rows)
     return {
         "command": "bench/ports/dlib_mmod.py " + " ".join(sys.argv[1:]),
         "source": SOURCE,
         "sha256": SHA256,
         "reference": f"dlib {dlib.__version__} cnn_face_detection_model_v1(path)(img, 0)",
         "max_side": max_side,
-        "photos": len(rows),
-        "dlib_detections": n_ref,
-        "port_detections": n_port,
-        "dlib_boxes_matched_by_port": sum(r["dlib_matched"] for r in rows) / max(n_ref, 1),
-        "port_boxes_matched_by_dlib": sum(r["port_matched"] for r in rows) / max(n_port, 1),
-        "photos_with_identical_boxes": sum(r["identical_boxes"] for r in rows) / max(len(rows), 1),
-        "max_abs_confidence_diff": max(r["max_abs_confidence_diff"] for r in rows),
+        "photos": _summary([r for r in rows if r["set"] == "photos"]),
+        "nonfaces": _summary([r for r in rows if r["set"] == "nonfaces"]),
         "cpu_ms_per_call_dlib": 1000 * statistics.median(t_dlib),
         "cpu_ms_per_call_port_detect": 1000 * statistics.median(t_port),
         "cpu_ms_per_call_port_candidates_backward": 1000 * statistics.median(t_grad),
@@ -126,12 +136,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
+    ap.add_argument("--nonfaces", type=Path, default=REPO.parent / "shared" / "data" / "nonfaces")
     ap.add_argument("--max-side", type=int, default=800, help="longer side of the compared images, px")
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args()
     if not args.photos.is_dir():
         ap.error(f"no photo folder {args.photos}: pass --photos")
-    result = run(args.photos, args.max_side)
+    result = run(args.photos, args.nonfaces if args.nonfaces.is_dir() else None, args.max_side)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     log.info("%s", json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
