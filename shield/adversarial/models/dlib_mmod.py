@@ -168,6 +168,10 @@ class DlibMmodDetector(nn.Module):
             geometry as float32; constant w.r.t. the image) and scores (N,)
             ``sigmoid(raw / SCORE_SCALE)`` in (0, 1), differentiable; N = h * w, row-major
             over :meth:`score_map`. ``torch.logit(scores) * SCORE_SCALE`` is the raw score.
+            Windows centred in the padding between tiles are mapped through the nearest
+            tile, as dlib maps them (they score low on the released weights).
+        Raises:
+            ValueError: not a single (1, 3, H, W) image.
         """
         if image.shape[0] != 1:
             raise ValueError(f"image: expected a batch of one, got {image.shape[0]}")
