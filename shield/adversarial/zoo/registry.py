@@ -157,7 +157,7 @@ class WeightFile:
         Raises:
             PackageMissingError: the package or the file is not installed (the fix names the install).
         """
-        from shield.adversarial.models.package_files import npm_file, pypi_file
+        from shield.adversarial.zoo.packages import npm_file, pypi_file
 
         if self.registry == "npm":
             return npm_file(self.package, self.relative, self.requirement)
