@@ -18,7 +18,7 @@ dlib's ResNet-34-like descriptor, see :mod:`shield.adversarial.models.dlib_resne
 ``chip(image, box)`` cuts the face as ``extractFaceTensors`` does (box clipped at the
 image borders and floored, integer slice). face-api's full pipeline
 (``withFaceDescriptors``) describes the box :func:`dlib_aligned_box` derives from the 68
-landmarks. Two faces are the same person when the Euclidean distance is below
+landmarks; ``chip(image, landmarks)`` does that too. Two faces are the same person when the Euclidean distance is below
 :data:`SAME_PERSON_THRESHOLD` (face-api's ``FaceMatcher`` default).
 """
 
@@ -163,22 +163,27 @@ class FaceApiRecognitionNet(nn.Module):
             x = unit(x)
         return self.fc(x.mean(dim=(2, 3)))
 
-    def chip(self, image: torch.Tensor, box: Box | None = None) -> torch.Tensor:
-        """The network input face-api builds for ``box`` of ``image``, differentiably.
+    def chip(self, image: torch.Tensor, box: Box | np.ndarray | None = None) -> torch.Tensor:
+        """The network input face-api builds for a face of ``image``, differentiably.
 
         Args:
             image: (1, 3, H, W) RGB in [0, 1].
-            box: x0, y0, x1, y1 in image pixels (None: the whole image), clipped at the
-                borders and floored to whole pixels as ``extractFaceTensors`` does.
+            box: x0, y0, x1, y1 in image pixels, clipped at the borders and floored to
+                whole pixels as ``extractFaceTensors`` does; or (68, 2) landmarks in
+                image pixels, described through :func:`dlib_aligned_box` as face-api's
+                ``withFaceDescriptors`` does (without its cap by the detection crop: pass
+                the aligned box yourself to reproduce that); None: the whole image.
 
         Returns:
             (1, 3, 150, 150) in [0, 1]: the slice zero-padded to a centred square and
             resized with tfjs' legacy bilinear rule.
 
         Raises:
-            ValueError: ``image`` is not (1, 3, H, W) or the box is empty inside the image.
+            ValueError: ``image`` is not (1, 3, H, W), or the box is empty inside it.
         """
-        face = _slice(image, box)
+        if box is not None and np.shape(box) == (68, 2):
+            box = dlib_aligned_box(np.asarray(box), (float("inf"), float("inf")))
+        face = _slice(image, None if box is None else tuple(float(v) for v in np.ravel(box)))
         square, _, _ = pad_to_square(face, centre=True)
         return resize_bilinear(square, CHIP_SIZE, CHIP_SIZE)
 

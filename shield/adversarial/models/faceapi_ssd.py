@@ -250,7 +250,7 @@ class FaceApiSsd(nn.Module):
         """face-api ``locateFaces`` with its default options (score > 0.5, NMS 0.5, 100 results)."""
         boxes, scores = self(self.preprocess(image))
         keep = _face_api_nms(boxes[0].double().cpu().numpy(), scores[0].double().cpu().numpy())
-        pixels = self._to_pixels(boxes[0, keep].double(), image.shape[2], image.shape[3]).cpu().numpy()
+        pixels = self._to_pixels(boxes[0, keep].cpu().double(), image.shape[2], image.shape[3]).numpy()
         return [
             Detection(box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), score=float(scores[0, i]))
             for i, b in zip(keep, pixels)

@@ -231,6 +231,14 @@ def test_recognition_separates_identities(rec: FaceApiRecognitionNet, astronaut:
     assert torch.dist(a, b) < SAME_PERSON_THRESHOLD < torch.dist(a, c)
 
 
+def test_recognition_chip_from_landmarks(rec: FaceApiRecognitionNet, marks: FaceApiLandmarks68, astronaut: np.ndarray) -> None:
+    image = _tensor(astronaut)
+    pts = marks.landmarks(image, ASTRONAUT_DETECTION[0])
+    box = dlib_aligned_box(pts, (1e9, 1e9))
+    assert box[0] < pts[:, 0].mean() < box[2] and box[1] < pts[:, 1].mean() < box[3]
+    assert torch.equal(rec.chip(image, pts), rec.chip(image, box))
+
+
 def test_recognition_rejects_wrong_chip(rec: FaceApiRecognitionNet) -> None:
     with pytest.raises(ValueError, match="150"):
         rec(torch.rand(1, 3, 112, 112))
