@@ -11,7 +11,8 @@ matched faces whose landmarks agree to NME < 0.02 (mean point error over the ref
 inter-ocular distance), the max abs difference of the three networks' raw outputs on the
 same inputs (P-Net on the first pyramid level, R-Net and O-Net on the crops of the
 final boxes), and CPU time per call (``time.process_time``, one thread, median) of both
-``detect`` calls and of the port's differentiable ``candidates`` with a backward pass.
+``detect`` calls and of the port's differentiable ``candidates`` with a backward pass
+(on the first ``--backward-photos`` photos of at most 1 MP).
 
 The reference needs ``torchvision.ops.boxes.batched_nms``, and torchvision does not import
 beside this torch: :func:`facenet_reference` puts a small pure-torch ``batched_nms`` (the
@@ -47,6 +48,8 @@ log = logging.getLogger("bench.ports.mtcnn")
 REPO = Path(__file__).resolve().parents[2]
 IOU_MATCH = 0.5
 NME_AGREE = 0.02
+#: The backward pass keeps the graph of the whole pyramid: time it on photos up to 1 MP.
+BACKWARD_MAX_PIXELS = 1_000_000
 
 Box = tuple[float, float, float, float]
 
@@ -88,7 +91,8 @@ def facenet_reference() -> Any:
     try:
         import torchvision  # noqa: F401
     except Exception:  # absent, or present but built for another torch
-        names = ["torchvision", "torchvision.ops", "torchvision.ops.boxes", "torchvision.transforms", "torchvision.transforms.functional"]
+        names = ["torchvision", "torchvision.ops", "torchvision.ops.boxes"]
+        names += ["torchvision.transforms", "torchvision.transforms.functional"]
         stubs = {name: types.ModuleType(name) for name in names}
         stubs["torchvision.ops.boxes"].batched_nms = _batched_nms  # type: ignore[attr-defined]
         for name in names[1:]:
@@ -164,7 +168,8 @@ def raw_network_diffs(port: MTCNN, ref: Any, rgb: np.ndarray, faces: list[Detect
     out = {"pnet": 0.0, "rnet": 0.0, "onet": 0.0}
     scales = pyramid_scales(h, w)
     if scales:
-        level = torch.nn.functional.interpolate(pixels, size=(int(h * scales[0] + 1), int(w * scales[0] + 1)), mode="area")
+        side = (int(h * scales[0] + 1), int(w * scales[0] + 1))
+        level = torch.nn.functional.interpolate(pixels, size=side, mode="area")
         level = (level - 127.5) * 0.0078125
         out["pnet"] = max(float((a - b).abs().max()) for a, b in zip(port.pnet(level), ref.pnet(level)))
     if faces:
@@ -204,7 +209,7 @@ def run(photos: Path, max_side: int, backward_photos: int) -> dict[str, Any]:
     t_ref: list[float] = []
     t_port: list[float] = []
     t_back: list[float] = []
-    for k, path in enumerate(sorted(photos.glob("*.jpg"))):
+    for path in sorted(photos.glob("*.jpg")):
         rgb = _load(path, max_side)
         faces_ref, dt_ref = _timed(reference_detections, ref, rgb)
         x = to_tensor(rgb)
@@ -212,18 +217,23 @@ def run(photos: Path, max_side: int, backward_photos: int) -> dict[str, Any]:
         row = {"photo": path.name, "size": list(rgb.shape[:2]), **compare(faces_ref, faces_port)}
         row["raw_max_abs_diff"] = raw_network_diffs(port, ref, rgb, faces_ref)
         row["cpu_ms_reference"], row["cpu_ms_port"] = 1000 * dt_ref, 1000 * dt_port
-        if k < backward_photos:
+        if len(t_back) < backward_photos and rgb.shape[0] * rgb.shape[1] <= BACKWARD_MAX_PIXELS:
             _, dt = _timed(_candidates_backward, port, x)
             row["cpu_ms_candidates_backward"] = 1000 * dt
             t_back.append(dt)
         t_ref.append(dt_ref)
         t_port.append(dt_port)
         rows.append(row)
-        log.info("%s: reference %d, port %d faces, box diff %.3g", path.name, row["reference_faces"], row["port_faces"], row["max_abs_box_diff_px"])
+        log.info(
+            "%s: reference %d, port %d faces, box diff %.3g",
+            path.name, row["reference_faces"], row["port_faces"], row["max_abs_box_diff_px"],
+        )
     return summarise(rows, t_ref, t_port, t_back, max_side)
 
 
-def summarise(rows: list[dict[str, Any]], t_ref: list[float], t_port: list[float], t_back: list[float], max_side: int) -> dict[str, Any]:
+def summarise(
+    rows: list[dict[str, Any]], t_ref: list[float], t_port: list[float], t_back: list[float], max_side: int
+) -> dict[str, Any]:
     n_ref = sum(r["reference_faces"] for r in rows)
     n_port = sum(r["port_faces"] for r in rows)
     nmes = [v for r in rows for v in r["landmark_nme"]]
@@ -259,7 +269,9 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--max-side", type=int, default=0, help="downscale longer sides above this (0: full size)")
-    ap.add_argument("--backward-photos", type=int, default=10, help="time candidates+backward on the first N photos")
+    ap.add_argument(
+        "--backward-photos", type=int, default=10, help="time candidates+backward on the first N photos of at most 1 MP"
+    )
     args = ap.parse_args()
     result = run(args.photos, args.max_side, args.backward_photos)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,10 @@ log = logging.getLogger(__name__)
 REQUIREMENT = "facenet-pytorch==2.6.0"
 #: Weight files inside the ``facenet_pytorch`` package folder, per network.
 WEIGHT_FILES = {"pnet": "data/pnet.pt", "rnet": "data/rnet.pt", "onet": "data/onet.pt"}
-SOURCE = "facenet-pytorch==2.6.0: facenet_pytorch/data/pnet.pt, facenet_pytorch/data/rnet.pt, facenet_pytorch/data/onet.pt"
+SOURCE = (
+    "facenet-pytorch==2.6.0: facenet_pytorch/data/pnet.pt, facenet_pytorch/data/rnet.pt, "
+    "facenet_pytorch/data/onet.pt"
+)
 LICENSE = (
     "MIT (facenet-pytorch 2.6.0, (c) 2019 Timothy Esler); weights ported from davidsandberg/facenet's "
     "MTCNN (MIT), itself converted from Zhang et al.'s released Caffe models"
@@ -123,7 +126,9 @@ class MtcnnStages:
     detections: list[Detection]
 
 
-def pyramid_scales(height: int, width: int, min_face_size: int = MIN_FACE_SIZE, factor: float = SCALE_FACTOR) -> list[float]:
+def pyramid_scales(
+    height: int, width: int, min_face_size: int = MIN_FACE_SIZE, factor: float = SCALE_FACTOR
+) -> list[float]:
     """facenet's pyramid: scale factors (network pixels per input pixel), largest first."""
     scale = 12.0 / min_face_size
     side = min(height, width) * scale
@@ -144,16 +149,10 @@ def _anchors(rows: int, cols: int, scale: float, like: torch.Tensor) -> torch.Te
     return torch.cat([((2 * cell + 1) / scale).floor(), ((2 * cell + 12) / scale).floor()], dim=1)
 
 
-def _regress_pnet(win: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
-    """P-Net regression: offsets in units of ``x1 - x0`` (no +1)."""
-    w, h = win[:, 2] - win[:, 0], win[:, 3] - win[:, 1]
-    return torch.stack([win[:, 0] + reg[:, 0] * w, win[:, 1] + reg[:, 1] * h, win[:, 2] + reg[:, 2] * w, win[:, 3] + reg[:, 3] * h], 1)
-
-
-def _bbreg(box: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
-    """R-/O-Net regression (``bbreg``): offsets in units of ``x1 - x0 + 1``."""
-    w, h = box[:, 2] - box[:, 0] + 1, box[:, 3] - box[:, 1] + 1
-    return torch.stack([box[:, 0] + reg[:, 0] * w, box[:, 1] + reg[:, 1] * h, box[:, 2] + reg[:, 2] * w, box[:, 3] + reg[:, 3] * h], 1)
+def _regress(box: torch.Tensor, reg: torch.Tensor, extra: float) -> torch.Tensor:
+    """``corner + reg * (side + extra)``: P-Net's regression (extra 0), ``bbreg`` (extra 1)."""
+    w, h = box[:, 2] - box[:, 0] + extra, box[:, 3] - box[:, 1] + extra
+    return box + reg * torch.stack([w, h, w, h], 1)
 
 
 def _square(box: torch.Tensor) -> torch.Tensor:
@@ -222,7 +221,10 @@ def _windows(boxes: torch.Tensor, width: int, height: int) -> tuple[list[tuple[i
 
 def _crops(pixels: torch.Tensor, windows: list[tuple[int, int, int, int]], size: int) -> torch.Tensor:
     """Area-resampled ``size`` px crops of the 0-255 image, normalised; differentiable in the pixels."""
-    parts = [F.interpolate(pixels[0, :, y0:y1, x0:x1].unsqueeze(0), size=(size, size), mode="area") for y0, y1, x0, x1 in windows]
+    parts = [
+        F.interpolate(pixels[0, :, y0:y1, x0:x1].unsqueeze(0), size=(size, size), mode="area")
+        for y0, y1, x0, x1 in windows
+    ]
     return (torch.cat(parts, dim=0) - _NORM_MEAN) * _NORM_SCALE
 
 
@@ -285,7 +287,7 @@ class MTCNN(nn.Module):
         if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
             raise ValueError(f"image: expected (1, 3, H, W), got {tuple(image.shape)}")
         # channels-last like facenet's permuted uint8 HWC tensor, so the same kernels run
-        pixels = (image * 255.0).contiguous(memory_format=torch.channels_last)
+        pixels = (image.to(self.pnet.conv1.weight.dtype) * 255.0).contiguous(memory_format=torch.channels_last)
         height, width = int(image.shape[2]), int(image.shape[3])
         pnet, boxes = self._proposals(pixels)
         rnet, boxes = self._refine(pixels, boxes, width, height)
@@ -300,7 +302,7 @@ class MTCNN(nn.Module):
             level = F.interpolate(pixels, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
             reg, prob = self.pnet((level - _NORM_MEAN) * _NORM_SCALE)
             win = _anchors(prob.shape[2], prob.shape[3], scale, pixels)
-            box = _regress_pnet(win, reg[0].flatten(1).T)
+            box = _regress(win, reg[0].flatten(1).T, 0.0)
             score = prob[0, 1].flatten()
             boxes.append(box)
             scores.append(score)
@@ -315,7 +317,9 @@ class MTCNN(nn.Module):
         pick = _nms_iou(win_all, score_all, _NMS_PYRAMID)
         return Candidates(torch.cat(boxes), torch.cat(scores)), _square(torch.cat(kept_box)[pick])
 
-    def _refine(self, pixels: torch.Tensor, boxes: torch.Tensor, width: int, height: int) -> tuple[Candidates, torch.Tensor]:
+    def _refine(
+        self, pixels: torch.Tensor, boxes: torch.Tensor, width: int, height: int
+    ) -> tuple[Candidates, torch.Tensor]:
         """Stage 2: R-Net on 24 px crops of the stage-1 boxes; the squared boxes it keeps."""
         windows, ok = _windows(boxes, width, height)
         if not windows:
@@ -323,13 +327,15 @@ class MTCNN(nn.Module):
         boxes = boxes[ok]
         reg, prob = _chunked(self.rnet, _crops(pixels, windows, 24))
         score = prob[:, 1]
-        rows = Candidates(_bbreg(boxes, reg), score)
+        rows = Candidates(_regress(boxes, reg, 1.0), score)
         passed = score.detach() > self.thresholds[1]
         boxes, reg_d = boxes[passed], reg.detach()[passed]
         pick = _nms_iou(boxes, score.detach()[passed], _NMS_RNET)
-        return rows, _square(_bbreg(boxes[pick], reg_d[pick]))
+        return rows, _square(_regress(boxes[pick], reg_d[pick], 1.0))
 
-    def _output(self, pixels: torch.Tensor, boxes: torch.Tensor, width: int, height: int) -> tuple[Candidates, torch.Tensor]:
+    def _output(
+        self, pixels: torch.Tensor, boxes: torch.Tensor, width: int, height: int
+    ) -> tuple[Candidates, torch.Tensor]:
         """Stage 3: O-Net rows (box, score, landmarks) and the indices of the final faces."""
         windows, ok = _windows(boxes, width, height)
         if not windows:
@@ -340,7 +346,7 @@ class MTCNN(nn.Module):
         w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
         px = w[:, None] * points[:, :5] + boxes[:, 0:1] - 1
         py = h[:, None] * points[:, 5:] + boxes[:, 1:2] - 1
-        rows = Candidates(_bbreg(boxes, reg), score, torch.stack([px, py], dim=2))
+        rows = Candidates(_regress(boxes, reg, 1.0), score, torch.stack([px, py], dim=2))
         passed = torch.nonzero(score.detach() > self.thresholds[2]).squeeze(1)
         pick = _nms_min(rows.boxes.detach()[passed], score.detach()[passed], _NMS_ONET)
         return rows, passed[pick]
@@ -353,10 +359,11 @@ def _detections(onet: Candidates, keep: torch.Tensor) -> list[Detection]:
     scores = onet.scores.detach()[keep].cpu().numpy()
     points = onet.landmarks.detach()[keep].cpu().numpy()
     order = np.argsort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[::-1]
-    return [
-        Detection((float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3])), float(scores[i]), points[i].copy())
-        for i in order
-    ]
+    out = []
+    for i in order:
+        x0, y0, x1, y1 = (float(v) for v in boxes[i])
+        out.append(Detection((x0, y0, x1, y1), float(scores[i]), points[i].copy()))
+    return out
 
 
 def load_mtcnn(device: torch.device | str = "cpu", *, weights_dir: Path | None = None) -> MTCNN:
@@ -375,7 +382,10 @@ def load_mtcnn(device: torch.device | str = "cpu", *, weights_dir: Path | None =
     model = MTCNN()
     for name, net in (("pnet", model.pnet), ("rnet", model.rnet), ("onet", model.onet)):
         rel = WEIGHT_FILES[name]
-        path = weights_dir / Path(rel).name if weights_dir is not None else pypi_file("facenet_pytorch", rel, REQUIREMENT)
+        if weights_dir is None:
+            path = pypi_file("facenet_pytorch", rel, REQUIREMENT)
+        else:
+            path = weights_dir / Path(rel).name
         load_strict(net, read_state_dict(path), f"MTCNN {name} ({path})")
     model.eval().requires_grad_(False)
     log.debug("loaded MTCNN from %s", weights_dir or REQUIREMENT)

@@ -61,7 +61,8 @@ def reference() -> Any:
 
 def _weights_dir(tmp_path: Path) -> Path:
     for rel in WEIGHT_FILES.values():
-        (tmp_path / Path(rel).name).write_bytes(pypi_file("facenet_pytorch", rel, "facenet-pytorch==2.6.0").read_bytes())
+        source = pypi_file("facenet_pytorch", rel, "facenet-pytorch==2.6.0")
+        (tmp_path / source.name).write_bytes(source.read_bytes())
     return tmp_path
 
 
@@ -115,7 +116,8 @@ def test_wrong_layout_names_the_tensor(tmp_path: Path, change: str) -> None:
     else:
         state["dense7.weight"] = torch.zeros(1)
     torch.save(state, d / "onet.pt")
-    with pytest.raises(LayoutError, match={"shape": "dense6_3.weight", "missing": "prelu4.weight", "extra": "dense7.weight"}[change]):
+    named = {"shape": "dense6_3.weight", "missing": "prelu4.weight", "extra": "dense7.weight"}[change]
+    with pytest.raises(LayoutError, match=named):
         load_mtcnn(weights_dir=d)
     assert issubclass(LayoutError, ModelError)
 
