@@ -59,6 +59,8 @@ __all__ = [
     "LICENSE",
     "SHA256",
     "SIZE_BYTES",
+    "MANIFEST_SHA256",
+    "MANIFEST_BYTES",
     "CROP_SIZE",
     "NUM_POINTS",
     "LEFT_EYE",
@@ -73,6 +75,9 @@ SOURCE = f"{PACKAGE}=={VERSION}: model/{MODEL}.bin (+ model/{MODEL}-weights_mani
 #: SHA-256 and size of ``model/face_landmark_68_model.bin``.
 SHA256 = "4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b"
 SIZE_BYTES = 356_840
+#: SHA-256 and size of the manifest ``model/face_landmark_68_model-weights_manifest.json``.
+MANIFEST_SHA256 = "ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9"
+MANIFEST_BYTES = 8485
 #: Side of the square network input, pixels.
 CROP_SIZE = 112
 NUM_POINTS = 68

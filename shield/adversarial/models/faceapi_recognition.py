@@ -55,6 +55,8 @@ __all__ = [
     "LICENSE",
     "SHA256",
     "SIZE_BYTES",
+    "MANIFEST_SHA256",
+    "MANIFEST_BYTES",
     "CHIP_SIZE",
     "DESCRIPTOR_DIM",
     "SAME_PERSON_THRESHOLD",
@@ -68,6 +70,9 @@ SOURCE = f"{PACKAGE}=={VERSION}: model/{MODEL}.bin (+ model/{MODEL}-weights_mani
 #: SHA-256 and size of ``model/face_recognition_model.bin``.
 SHA256 = "b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589"
 SIZE_BYTES = 6_444_032
+#: SHA-256 and size of the manifest ``model/face_recognition_model-weights_manifest.json``.
+MANIFEST_SHA256 = "cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b"
+MANIFEST_BYTES = 19615
 #: Side of the square network input, pixels.
 CHIP_SIZE = 150
 DESCRIPTOR_DIM = 128

@@ -54,6 +54,8 @@ __all__ = [
     "LICENSE",
     "SHA256",
     "SIZE_BYTES",
+    "MANIFEST_SHA256",
+    "MANIFEST_BYTES",
     "INPUT_SIZE",
     "NUM_ANCHORS",
     "DEFAULT_THRESHOLD",
@@ -69,6 +71,9 @@ SOURCE = f"{PACKAGE}=={VERSION}: model/{MODEL}.bin (+ model/{MODEL}-weights_mani
 #: SHA-256 and size of ``model/ssd_mobilenetv1_model.bin``.
 SHA256 = "2835640602d53718aa6ae9a42896327eaa21beefed056c218d32ca7d79e1e2f8"
 SIZE_BYTES = 5_616_957
+#: SHA-256 and size of the manifest ``model/ssd_mobilenetv1_model-weights_manifest.json``.
+MANIFEST_SHA256 = "888f744dffbc84f5f060d1f8427d9742341943a2dfaaf9205d10029b7e7a2955"
+MANIFEST_BYTES = 28233
 INPUT_SIZE = 512
 NUM_ANCHORS = 5118
 #: ``SsdMobilenetv1Options`` defaults: minConfidence, NMS IoU (fixed in locateFaces), maxResults.

@@ -100,6 +100,8 @@ def test_constants_describe_the_installed_file(module: Any) -> None:
     files = model_files(module.MODEL)
     assert sha256_file(files.shard) == module.SHA256
     assert files.shard.stat().st_size == module.SIZE_BYTES
+    assert sha256_file(files.manifest) == module.MANIFEST_SHA256
+    assert files.manifest.stat().st_size == module.MANIFEST_BYTES
     assert module.LICENSE == "MIT" and "@vladmandic/face-api==1.7.15" in module.SOURCE
 
 
