@@ -437,7 +437,7 @@ class TFLiteNet(nn.Module):
         kind, opts = op.kind, op.options
         x = values[op.inputs[0]]
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "PRELU"):
-            return self.layers[name](x)  # type: ignore[no-any-return]
+            return self.layers[name](x)
         if kind == "RELU":
             return F.relu(x)
         if kind == "ADD":
