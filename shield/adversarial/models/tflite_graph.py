@@ -114,6 +114,22 @@ class TFLiteGraph:
     def shape(self, index: int) -> tuple[int, ...]:
         return self.tensors[index].shape
 
+    def topology(self) -> str:
+        """SHA-256 (hex) of the wiring: per operator its type, options, and for each input
+        the producing operator (or "input", or a constant's shape), and its output shapes.
+        Weight values do not enter; two files with the same architecture share it."""
+        producer = {out: f"op{k}" for k, op in enumerate(self.operators) for out in op.outputs}
+        lines = []
+        for op in self.operators:
+            ins = []
+            for i in op.inputs:
+                t = self.tensors[i]
+                ins.append(producer.get(i, "input" if i in self.inputs else f"const{list(t.shape)}"))
+            outs = [list(self.tensors[i].shape) for i in op.outputs]
+            lines.append(f"{op.kind}|{sorted(op.options.items())}|{ins}|{outs}")
+        lines.append(f"outputs|{[producer.get(i) for i in self.outputs]}")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class GraphSpec:
@@ -124,12 +140,15 @@ class GraphSpec:
         census: operator type -> count, after DEQUANTIZE folding.
         input_shape: NHWC shape of the single input.
         output_shapes: shapes of the outputs, in file order.
+        topology: :meth:`TFLiteGraph.topology` of the released file (every operator's type,
+            options, wiring and shapes), or None to skip that check.
     """
 
     name: str
     census: dict[str, int]
     input_shape: tuple[int, ...]
     output_shapes: tuple[tuple[int, ...], ...]
+    topology: str | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -360,6 +379,11 @@ class TFLiteNet(nn.Module):
         outs = tuple(graph.shape(i) for i in graph.outputs)
         if outs != spec.output_shapes:
             raise TFLiteLayoutError(f"{spec.name}: outputs {outs}, expected {spec.output_shapes}")
+        if spec.topology is not None and graph.topology() != spec.topology:
+            raise TFLiteLayoutError(
+                f"{spec.name}: the operators are wired differently from the released network "
+                f"(topology {graph.topology()[:12]}..., expected {spec.topology[:12]}...)"
+            )
 
     def _const(self, graph: TFLiteGraph, op: Operator, pos: int, shape: tuple[int, ...] | None) -> np.ndarray:
         if pos >= len(op.inputs):

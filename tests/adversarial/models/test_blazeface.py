@@ -221,9 +221,21 @@ def test_unknown_operator_is_typed(short_bytes: bytes) -> None:
     graph = parse_tflite(short_bytes)
     ops = list(graph.operators)
     ops[1] = dataclasses.replace(ops[1], kind="SOFTMAX")
-    spec = dataclasses.replace(SHORT_RANGE.spec, census={**SHORT_RANGE.spec.census, "RELU": 16, "SOFTMAX": 1})
+    census = {**SHORT_RANGE.spec.census, "RELU": 16, "SOFTMAX": 1}
+    spec = dataclasses.replace(SHORT_RANGE.spec, census=census, topology=None)
     with pytest.raises(UnsupportedOpError, match="SOFTMAX"):
         TFLiteNet(dataclasses.replace(graph, operators=tuple(ops)), spec)
+
+
+def test_rewired_graph_is_rejected(short_bytes: bytes) -> None:
+    graph = parse_tflite(short_bytes)
+    ops = list(graph.operators)
+    k = next(i for i, op in enumerate(ops) if op.kind == "ADD")
+    second = next(i for i, op in enumerate(ops) if op.kind == "ADD" and i > k)
+    ops[second] = dataclasses.replace(ops[second], inputs=ops[k].inputs)  # same census, other wiring
+    assert graph.topology() == SHORT_RANGE.spec.topology
+    with pytest.raises(TFLiteLayoutError, match="wired differently"):
+        TFLiteNet(dataclasses.replace(graph, operators=tuple(ops)), SHORT_RANGE.spec)
 
 
 def test_weight_shape_and_unused_constant_are_typed(short_bytes: bytes) -> None:
