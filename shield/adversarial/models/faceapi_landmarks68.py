@@ -185,8 +185,8 @@ class FaceApiLandmarks68(nn.Module):
             box: x0, y0, x1, y1 in image pixels (a detection box).
 
         Returns:
-            (crop (1, 3, 112, 112), affine (2, 3) float64 mapping crop pixels to image
-            pixels the way face-api's ``postProcess`` + ``shiftBy`` do).
+            (crop (1, 3, 112, 112), affine (2, 3) on the image's device and dtype mapping
+            crop pixels to image pixels the way face-api's ``postProcess`` + ``shiftBy`` do).
 
         Raises:
             ValueError: bad image shape, or the box is empty inside the image.
@@ -200,17 +200,15 @@ class FaceApiLandmarks68(nn.Module):
         square, _, _ = pad_to_square(image[:, :, y : y + h, x : x + w], centre=True)
         side = max(w, h)
         s = side / CROP_SIZE
-        affine = torch.tensor(
-            [[s, 0.0, x0 - (side - w) / 2], [0.0, s, y0 - (side - h) / 2]], dtype=torch.float64
-        )
-        return resize_bilinear(square, CROP_SIZE, CROP_SIZE), affine
+        affine = [[s, 0.0, x0 - (side - w) / 2], [0.0, s, y0 - (side - h) / 2]]
+        return resize_bilinear(square, CROP_SIZE, CROP_SIZE), torch.tensor(affine, dtype=image.dtype, device=image.device)
 
     def landmarks(self, image: torch.Tensor, box: Sequence[float]) -> np.ndarray:
         """face-api's ``withFaceLandmarks`` result for one detection box: (68, 2) image pixels."""
         with torch.no_grad():
             crop, affine = self.crop(image, box)
-            pts = self(crop)[0].double().cpu()
-        return (pts @ affine[:, :2].T + affine[:, 2]).numpy()
+            pts, m = self(crop)[0].double().cpu(), affine.double().cpu()
+        return (pts @ m[:, :2].T + m[:, 2]).numpy()
 
     @torch.no_grad()
     def load_weights(self, weights: WeightMap) -> None:
@@ -227,10 +225,10 @@ class FaceApiLandmarks68(nn.Module):
         weights.finish()
 
 
-def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of points 36-41 and of 42-47 of (68, 2) landmarks."""
+def eye_centres(points: np.ndarray) -> np.ndarray:
+    """(2, 2) centres of the two eyes: means of points 36-41 and of 42-47 of (68, 2) landmarks."""
     pts = np.asarray(points, dtype=np.float64)
-    return pts[list(LEFT_EYE)].mean(0), pts[list(RIGHT_EYE)].mean(0)
+    return np.stack([pts[list(LEFT_EYE)].mean(0), pts[list(RIGHT_EYE)].mean(0)])
 
 
 @functools.lru_cache(maxsize=4)
