@@ -1,13 +1,23 @@
 """Files of the keystore: names, atomic 0600 writes, encryption at rest, checks.
 
-Private material is encrypted with PKCS#8 ``BestAvailableEncryption`` under a
-passphrase that is the hex scrypt (RFC 7914) stretch of the user's password, so every
-password guess costs one scrypt evaluation whatever the PKCS#8 KDF.
+Encryption at rest (keystore format 2): each private key's unencrypted PKCS#8 DER is
+sealed with AES-256-GCM (NIST SP 800-38D) under the 32-byte scrypt (RFC 7914) stretch
+of the user's password with a per-keystore salt; the file name is authenticated data,
+so a key file moved to another name fails too. ``keystore.json`` keeps an HMAC-SHA256
+password check derived from the same key, so a wrong password (the check fails) is told
+apart from a damaged file (the check passes, the GCM tag fails).
+
+Format 1 keystores (PKCS#8 ``BestAvailableEncryption``, i.e. unauthenticated CBC,
+under the hex of the same scrypt output) are read as before and migrated to format 2
+the first time they are opened with the right password (:func:`migrate_keys`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -17,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from shield.imaging.save import atomic_write_bytes
@@ -53,6 +65,12 @@ __all__ = [
     "passphrase",
     "encrypt_pkcs8",
     "decrypt_pkcs8",
+    "seal_key",
+    "open_key",
+    "password_check",
+    "verify_password",
+    "migrate_keys",
+    "LEGACY_FORMAT",
     "load_meta",
     "write_meta",
     "keystore_exists",
@@ -60,7 +78,12 @@ __all__ = [
     "check_validity",
 ]
 
-KEYSTORE_FORMAT = 1
+KEYSTORE_FORMAT = 2
+#: The format 1 keystores that are still read (and migrated on open).
+LEGACY_FORMAT = 1
+#: First line of a sealed key file (format 2).
+SEALED_MAGIC = b"shield sealed private key v2 (AES-256-GCM, scrypt)\n"
+_CHECK_LABEL = b"shield keystore password check v2"
 META = "keystore.json"
 ROOT_CERT = "root-ca.pem"
 ROOT_KEY = "root-ca.key.pem"
@@ -127,6 +150,69 @@ def decrypt_pkcs8(keys_dir: Path, name: str, passphrase: bytes) -> Any:
         raise KeystoreCorruptError(f"{keys_dir / name} is not a readable private key") from exc
 
 
+def _kek(passphrase: bytes) -> bytes:
+    """The AES key: the raw scrypt output behind the hex passphrase."""
+    try:
+        kek = bytes.fromhex(passphrase.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise KeystoreCorruptError("keystore key derivation produced an unusable key") from exc
+    if len(kek) != 32:
+        raise KeystoreCorruptError("keystore key derivation produced an unusable key")
+    return kek
+
+
+def password_check(passphrase: bytes) -> str:
+    """Hex HMAC-SHA256 tag stored in keystore.json: proves a password without decrypting."""
+    return hmac.new(_kek(passphrase), _CHECK_LABEL, hashlib.sha256).hexdigest()
+
+
+def verify_password(keys_dir: Path, meta: Mapping[str, Any], passphrase: bytes) -> None:
+    """Raise WrongPasswordError when the stored password check does not match (format 2)."""
+    stored = meta.get("kdf", {}).get("check")
+    if isinstance(stored, str) and not hmac.compare_digest(stored, password_check(passphrase)):
+        raise WrongPasswordError(f"wrong password for the keystore in {keys_dir}")
+
+
+def seal_key(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, passphrase: bytes, name: str) -> bytes:
+    """AES-256-GCM envelope of the key's PKCS#8 DER (see the module docstring)."""
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    nonce = os.urandom(12)
+    sealed = AESGCM(_kek(passphrase)).encrypt(nonce, der, SEALED_MAGIC + name.encode("utf-8"))
+    return SEALED_MAGIC + base64.b64encode(nonce + sealed) + b"\n"
+
+
+def open_key(keys_dir: Path, name: str, passphrase: bytes) -> Any:
+    """Decrypt a key file: sealed (format 2), else legacy encrypted PKCS#8 (format 1).
+
+    Raises:
+        KeystoreCorruptError: the file was changed or damaged (GCM tag fails after the
+            password check passed, or it does not parse).
+        WrongPasswordError: a legacy file that the password does not open.
+    """
+    data = read_file(keys_dir, name)
+    if not data.startswith(SEALED_MAGIC):
+        return decrypt_pkcs8(keys_dir, name, passphrase)
+    try:
+        raw = base64.b64decode(data[len(SEALED_MAGIC):].strip(), validate=True)
+        der = AESGCM(_kek(passphrase)).decrypt(raw[:12], raw[12:], SEALED_MAGIC + name.encode("utf-8"))
+        return serialization.load_der_private_key(der, password=None)
+    except (InvalidTag, binascii.Error, ValueError, TypeError) as exc:
+        raise KeystoreCorruptError(f"{keys_dir / name} is damaged or was changed (its authentication tag fails)",
+                                   fix="restore the keystore from a backup") from exc
+
+
+def migrate_keys(keys_dir: Path, meta: dict[str, Any], passphrase: bytes, names: tuple[str, ...]) -> dict[str, Any]:
+    """Re-seal legacy key files as format 2 and return the updated meta (written by the
+    caller last, so a crash midway leaves a keystore both readers still open)."""
+    for name in names:
+        if not read_file(keys_dir, name).startswith(SEALED_MAGIC):
+            write_private(keys_dir / name, seal_key(open_key(keys_dir, name, passphrase), passphrase, name))
+    meta = dict(meta)
+    meta["kdf"] = {**meta.get("kdf", {}), "check": password_check(passphrase)}
+    meta["format"] = KEYSTORE_FORMAT
+    return meta
+
+
 def load_meta(keys_dir: Path) -> dict[str, Any]:
     path = keys_dir / META
     if not path.is_file():
@@ -135,7 +221,7 @@ def load_meta(keys_dir: Path) -> dict[str, Any]:
         meta = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise KeystoreCorruptError(f"{path} is not valid JSON") from exc
-    if not isinstance(meta, dict) or meta.get("format") != KEYSTORE_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in (KEYSTORE_FORMAT, LEGACY_FORMAT):
         raise KeystoreCorruptError(f"{path}: unknown keystore format {meta.get('format') if isinstance(meta, dict) else None!r}")
     return meta
 

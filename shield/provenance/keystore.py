@@ -4,19 +4,20 @@ Layout of ``Settings.keys_dir`` (see keys/README.md for the user-facing descript
 
     keystore.json          metadata: format, publisher, KDF salt, public fingerprints
     root-ca.pem            local root CA certificate (public)
-    root-ca.key.pem        root CA private key, encrypted PKCS#8
+    root-ca.key.pem        root CA private key, sealed PKCS#8 (AES-256-GCM)
     c2pa-chain.pem         C2PA signing certificate chain, leaf first, root excluded
-    c2pa-signing.key.pem   C2PA signing private key (P-256), encrypted PKCS#8
+    c2pa-signing.key.pem   C2PA signing private key (P-256), sealed PKCS#8 (AES-256-GCM)
     eth-account.json       Ethereum account, Web3 Secret Storage (scrypt) JSON
-    watermark.key.pem      Ed25519 key that signs fragile-watermark blocks, encrypted PKCS#8
+    watermark.key.pem      Ed25519 key that signs fragile-watermark blocks, sealed PKCS#8 (AES-256-GCM)
     trust-anchors.pem      what verifiers trust: the root CA certificate
     dev-password           only for development keys: the generated password
     archive/<UTC time>/    signing certificates and keys replaced by `shield keys rotate`
 
-Encryption at rest: the PKCS#8 files use the best encryption the ``cryptography``
-library offers (PBES2/AES-256-CBC) under a passphrase that is the hex scrypt
-(RFC 7914) stretch of the password with a per-keystore salt, so each password guess
-costs one scrypt evaluation. The Ethereum keystore is the standard Web3 Secret Storage
+Encryption at rest: each private key file is an AES-256-GCM envelope of its PKCS#8
+DER under the scrypt (RFC 7914) stretch of the password with a per-keystore salt, so
+each password guess costs one scrypt evaluation and any change to a file is detected;
+an HMAC password check in keystore.json tells a wrong password from a damaged file
+(see keyfiles.py). Format 1 keystores (PKCS#8 CBC) are migrated on first open. The Ethereum keystore is the standard Web3 Secret Storage
 format with its own scrypt KDF, readable by any Ethereum wallet with the plain password.
 Folder 0700, files 0600; looser permissions are refused on open.
 
@@ -72,11 +73,14 @@ from shield.provenance.keyfiles import (
     WATERMARK_KEY,
     check_permissions,
     check_validity,
-    decrypt_pkcs8,
-    encrypt_pkcs8,
     keystore_exists,
     load_meta,
+    migrate_keys,
+    open_key,
     passphrase,
+    password_check,
+    seal_key,
+    verify_password,
     read_file,
     write_meta,
     write_private,
@@ -247,8 +251,9 @@ def init_keystore(keys_dir: Path, *, password: str | None, name: str, now: datet
     if password is None:
         password = secrets.token_urlsafe(32)
         write_private(keys_dir / DEV_PASSWORD, password.encode("utf-8"))
-    kdf = {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": secrets.token_hex(16)}
+    kdf: dict[str, Any] = {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": secrets.token_hex(16)}
     pkcs8_pass = passphrase(password, kdf)
+    kdf["check"] = password_check(pkcs8_pass)
 
     root = certs.make_root_ca(name, now, development=development)
     leaf = certs.issue_signing_cert(root, name, now, development=development)
@@ -257,10 +262,10 @@ def init_keystore(keys_dir: Path, *, password: str | None, name: str, now: datet
     eth_json = Account.encrypt(account.key, password, kdf="scrypt", iterations=ETH_SCRYPT_N)
 
     write_private(keys_dir / ROOT_CERT, certs.cert_pem(root.cert))
-    write_private(keys_dir / ROOT_KEY, encrypt_pkcs8(root.key, pkcs8_pass))
+    write_private(keys_dir / ROOT_KEY, seal_key(root.key, pkcs8_pass, ROOT_KEY))
     write_private(keys_dir / SIGN_CHAIN, certs.cert_pem(leaf.cert))
-    write_private(keys_dir / SIGN_KEY, encrypt_pkcs8(leaf.key, pkcs8_pass))
-    write_private(keys_dir / WATERMARK_KEY, encrypt_pkcs8(watermark, pkcs8_pass))
+    write_private(keys_dir / SIGN_KEY, seal_key(leaf.key, pkcs8_pass, SIGN_KEY))
+    write_private(keys_dir / WATERMARK_KEY, seal_key(watermark, pkcs8_pass, WATERMARK_KEY))
     write_private(keys_dir / ETH_ACCOUNT, json.dumps(eth_json).encode("utf-8"))
     write_private(keys_dir / TRUST_ANCHORS, certs.cert_pem(root.cert))
     wm_pub = watermark.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -338,7 +343,8 @@ def open_keystore(
     check_permissions(keys_dir)
     secret = _resolve_password(settings, meta, password, env)
     pkcs8_pass = passphrase(secret, meta.get("kdf", {}))
-    sign_key = decrypt_pkcs8(keys_dir, SIGN_KEY, pkcs8_pass)
+    verify_password(keys_dir, meta, pkcs8_pass)
+    sign_key = open_key(keys_dir, SIGN_KEY, pkcs8_pass)
     chain_pem = read_file(keys_dir, SIGN_CHAIN)
     trust_pem = read_file(keys_dir, TRUST_ANCHORS)
     try:
@@ -351,7 +357,7 @@ def open_keystore(
         raise KeystoreCorruptError(f"{keys_dir / SIGN_KEY} does not belong to the certificate in {keys_dir / SIGN_CHAIN}")
     check_validity(leaf, "C2PA signing", now)
     check_validity(root, "root CA", now)
-    watermark = decrypt_pkcs8(keys_dir, WATERMARK_KEY, pkcs8_pass)
+    watermark = open_key(keys_dir, WATERMARK_KEY, pkcs8_pass)
     if not isinstance(watermark, ed25519.Ed25519PrivateKey):
         raise KeystoreCorruptError(f"{keys_dir / WATERMARK_KEY} is not an Ed25519 key")
     try:
@@ -359,10 +365,14 @@ def open_keystore(
     except ValueError as exc:
         raise WrongPasswordError(f"the password does not unlock {keys_dir / ETH_ACCOUNT}") from exc
     eth_address = Account.from_key(eth_key).address
+    if meta.get("format") != KEYSTORE_FORMAT:
+        # every key opened with this password: re-seal the legacy CBC files (AEAD, format 2)
+        write_meta(keys_dir, migrate_keys(keys_dir, meta, pkcs8_pass, (ROOT_KEY, SIGN_KEY, WATERMARK_KEY)))
+        log.info("migrated the keystore in %s to format %d (AES-256-GCM)", keys_dir, KEYSTORE_FORMAT)
     return UnlockedKeys(
         keys_dir=keys_dir,
         development=bool(meta.get("development")),
-        publisher_name=certs.common_name(leaf.subject),
+        publisher_name=certs.common_name(leaf.subject).replace(certs.DEVELOPMENT_MARK, ""),
         c2pa_cert_chain_pem=chain_pem,
         c2pa_private_key_pem=sign_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -412,8 +422,9 @@ def rotate_keystore(
     check_permissions(keys_dir)
     secret = _resolve_password(settings, meta, password, env)
     pkcs8_pass = passphrase(secret, meta.get("kdf", {}))
-    decrypt_pkcs8(keys_dir, SIGN_KEY, pkcs8_pass)  # proves the password before anything moves
-    root_key = decrypt_pkcs8(keys_dir, ROOT_KEY, pkcs8_pass)
+    verify_password(keys_dir, meta, pkcs8_pass)
+    open_key(keys_dir, SIGN_KEY, pkcs8_pass)  # proves the password before anything moves
+    root_key = open_key(keys_dir, ROOT_KEY, pkcs8_pass)
     try:
         root_cert = certs.load_pem_chain(read_file(keys_dir, ROOT_CERT))[0]
         old_leaf = certs.load_pem_chain(read_file(keys_dir, SIGN_CHAIN))[0]
@@ -430,7 +441,9 @@ def rotate_keystore(
     for fname in (SIGN_CHAIN, SIGN_KEY):
         shutil.copy2(keys_dir / fname, archive / fname)
         os.chmod(archive / fname, 0o600)
-    write_private(keys_dir / SIGN_KEY, encrypt_pkcs8(leaf.key, pkcs8_pass))
+    if meta.get("format") != KEYSTORE_FORMAT:
+        meta = migrate_keys(keys_dir, meta, pkcs8_pass, (ROOT_KEY, WATERMARK_KEY))
+    write_private(keys_dir / SIGN_KEY, seal_key(leaf.key, pkcs8_pass, SIGN_KEY))
     write_private(keys_dir / SIGN_CHAIN, certs.cert_pem(leaf.cert))
     old_fp, new_fp = certs.fingerprint(old_leaf).hex(), certs.fingerprint(leaf.cert).hex()
     meta["rotations"] = [*meta.get("rotations", []), {"at": now.isoformat(), "old": old_fp, "new": new_fp}]

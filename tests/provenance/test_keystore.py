@@ -19,6 +19,7 @@ from shield.provenance import (
     CertificateExpiredError,
     CertificateNotYetValidError,
     InsecurePermissionsError,
+    KeystoreCorruptError,
     KeystoreExistsError,
     KeystoreMissingError,
     PasswordUnavailableError,
@@ -46,7 +47,7 @@ def test_dev_keystore_layout_and_permissions(dev_keys, prov_settings):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert (keys_dir / "dev-password").is_file()
     for name in ("root-ca.key.pem", "c2pa-signing.key.pem", "watermark.key.pem"):
-        assert b"BEGIN ENCRYPTED PRIVATE KEY" in (keys_dir / name).read_bytes()
+        assert (keys_dir / name).read_bytes().startswith(b"shield sealed private key v2 (AES-256-GCM")
     eth = json.loads((keys_dir / "eth-account.json").read_text())
     assert eth["crypto"]["kdf"] == "scrypt"
     # the private keys never appear in clear text on disk
@@ -208,3 +209,49 @@ def test_local_trust_anchors(dev_keys, prov_settings, tmp_path):
 
     assert local_trust_anchors(prov_settings) == dev_keys.trust_anchors_pem
     assert local_trust_anchors(make_settings(tmp_path)) is None
+
+
+def test_damaged_key_file_is_told_apart_from_a_wrong_password(tmp_path):
+    settings = make_settings(tmp_path)
+    init_keystore(settings.keys_dir, password=PASSWORD, name="Gina")
+    path = settings.keys_dir / "watermark.key.pem"
+    data = bytearray(path.read_bytes())
+    data[-10] = ord("A") if data[-10] != ord("A") else ord("B")  # one base64 character of the ciphertext
+    path.write_bytes(bytes(data))
+    with pytest.raises(KeystoreCorruptError):
+        open_keystore(settings, PASSWORD, env={})
+    with pytest.raises(WrongPasswordError):
+        open_keystore(settings, "not the password", env={})
+
+
+def test_format_1_keystore_is_migrated_to_aead_on_open(tmp_path):
+    """A keystore written the old way (PKCS#8 BestAvailableEncryption, format 1)."""
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
+
+    from shield.provenance.keyfiles import load_meta, passphrase, write_meta
+
+    settings = make_settings(tmp_path)
+    init_keystore(settings.keys_dir, password=PASSWORD, name="Hal")
+    before = open_keystore(settings, PASSWORD, env={})
+    meta = load_meta(settings.keys_dir)
+    pkcs8 = passphrase(PASSWORD, meta["kdf"])
+    root = before  # the root key is re-read below through the legacy path
+    legacy = {
+        "c2pa-signing.key.pem": serialization.load_pem_private_key(before.c2pa_private_key_pem, None),
+        "watermark.key.pem": before.watermark_key,
+    }
+    for name, key in legacy.items():
+        (settings.keys_dir / name).write_bytes(
+            key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(pkcs8)))
+    meta["format"] = 1
+    del meta["kdf"]["check"]
+    write_meta(settings.keys_dir, meta)
+    with pytest.raises(WrongPasswordError):
+        open_keystore(settings, "wrong", env={})
+    after = open_keystore(settings, PASSWORD, env={})
+    assert after.watermark_public_key == root.watermark_public_key and after.cert_fingerprint == root.cert_fingerprint
+    migrated = load_meta(settings.keys_dir)
+    assert migrated["format"] == 2 and "check" in migrated["kdf"]
+    for name in legacy:
+        assert (settings.keys_dir / name).read_bytes().startswith(b"shield sealed private key v2")
+    assert open_keystore(settings, PASSWORD, env={}).eth_address == before.eth_address
