@@ -12,6 +12,7 @@ nothing else in the package reads the environment.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tomllib
 from collections.abc import Mapping
@@ -58,6 +59,8 @@ class Settings:
         max_pixels: pixel-count limit for loaded images.
         keys_password_env: name of the env var holding the keystore password.
         chain: ledger settings.
+        device: torch device of the protection (``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+            from ``SHIELD_DEVICE``, default ``cpu``.
     """
 
     home: Path
@@ -67,6 +70,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     keys_password_env: str = "SHIELD_KEYS_PASSWORD"
     chain: ChainSettings = field(default_factory=ChainSettings)
+    device: str = "cpu"
 
     def with_chain(self, **changes: Any) -> Settings:
         return replace(self, chain=replace(self.chain, **changes))
@@ -79,6 +83,14 @@ def _int(name: str, raw: object, *, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _device(raw: object) -> str:
+    """A torch device name, checked without importing torch."""
+    value = str(raw).strip().lower()
+    if re.fullmatch(r"cpu|mps|cuda(:\d+)?", value) is None:
+        raise ConfigError(f"SHIELD_DEVICE must be cpu, cuda, cuda:N or mps, got {raw!r}")
     return value
 
 
@@ -170,4 +182,5 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         max_pixels=_int("max_pixels", pick("SHIELD_MAX_PIXELS", "max_pixels") or DEFAULT_MAX_PIXELS, minimum=1),
         keys_password_env=str(pick("SHIELD_KEYS_PASSWORD_ENV", "keys_password_env") or "SHIELD_KEYS_PASSWORD"),
         chain=chain,
+        device=_device(pick("SHIELD_DEVICE", "device") or "cpu"),
     )

@@ -47,12 +47,14 @@ __all__ = ["Preset", "PRESETS", "RUIZ_BASELINE", "HELD_OUT", "get_preset", "chec
 HELD_OUT: tuple[str, ...] = ("faceapi-ssd", "faceapi-landmarks68", "faceapi-recognition", "multistyle26", "fomm-mini-b")
 
 #: Weight of each attacked network in the ensemble objective (0 or absent: not attacked).
-#: Identity encoders take 0.01: their squared-distance gradient is much larger than the
-#: [-1,1] MSE of the distortion terms (measured on dlib's descriptor: a weight of 0.1
-#: took nearly all of an RMS-budgeted step). Official checkpoints (fomm-vox-256,
-#: simswap-224, arcface-r100) count only once a user imported them.
+#: Official checkpoints (fomm-vox-256, simswap-224, arcface-r100) count only once a user
+#: imported them.
 _SURROGATES = {"fomm-mini-a": 1.0, "faceswap-ae": 1.0}
-_OFFICIAL = {"fomm-vox-256": 1.0, "simswap-224": 1.0, "arcface-r100": 0.01}
+#: The real front-end networks attacked white-box (their loss terms are break-normalised,
+#: ``shield.adversarial.attacks.front_end``, so one weight each balances them).
+_FRONT_END_FAST = {"blazeface-short": 1.0, "dlib-mmod": 1.0, "facemesh": 1.0}
+_FRONT_END = {"mtcnn": 1.0, "blazeface-short": 1.0, "blazeface-full": 1.0, "dlib-mmod": 1.0, "facemesh": 1.0, "dlib-resnet": 1.0}
+_OFFICIAL = {"fomm-vox-256": 1.0, "simswap-224": 1.0, "arcface-r100": 1.0}
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,17 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
             name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=MappingProxyType(dict(_SURROGATES)), seconds_per_face=5.0,
+            motions=6, motions_per_step=2, weights=MappingProxyType({**_FRONT_END_FAST, **_SURROGATES}), seconds_per_face=5.0,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
             motions=12, motions_per_step=2, seconds_per_face=20.0,
-            weights=MappingProxyType({**_SURROGATES, "dlib-resnet": 0.01, **_OFFICIAL}),
+            weights=MappingProxyType({**_FRONT_END, **_SURROGATES, **_OFFICIAL}),
         ),
         "max": Preset(
             name="max", eps=16 / 255, rms=4 / 255, alpha=0.75 / 255, steps=80, momentum=0.5, eot=EotConfig(),
             eot_samples=2, motions=24, motions_per_step=3, seconds_per_face=60.0,
-            weights=MappingProxyType({**_SURROGATES, "dlib-resnet": 0.01, **_OFFICIAL}),
+            weights=MappingProxyType({**_FRONT_END, "cyclegan-vintage": 1.0, **_SURROGATES, **_OFFICIAL}),
         ),
     }
 )  # fmt: skip

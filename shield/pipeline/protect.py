@@ -201,8 +201,9 @@ def _protect_one(
 
         face_progress = (lambda n: progress(f"protecting {src.name}", n)) if progress else None
         result = protect_pixels(
-            rgb, strength=options.strength, whole_frame=options.whole_frame, seed=options.seed, progress=face_progress
-        )
+            rgb, strength=options.strength, whole_frame=options.whole_frame, seed=options.seed, progress=face_progress,
+            device=settings.device,
+        )  # fmt: skip
         rgb, hint = result.rgb, result.delta
         psnr, ssim = result.psnr, result.ssim
         faces = len(result.faces)

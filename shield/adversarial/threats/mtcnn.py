@@ -18,6 +18,7 @@ class Mtcnn(DetectorTarget):
     name = "mtcnn"
     size = 160
     context = 2.0
+    score_threshold = 0.7  # the O-Net stage's threshold, facenet-pytorch's default [0.6, 0.7, 0.7]
 
     @classmethod
     def load(cls, device: torch.device | str = "cpu") -> Mtcnn:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shield.adversarial.attacks.front_end import DetectionSuppression, GeneratorDistortion, LandmarkDisplacement
-from shield.adversarial.attacks.losses import CropFn, IdentityPushAway, LossTerm
+from shield.adversarial.attacks.front_end import DetectionSuppression, EmbeddingPushAway, GeneratorDistortion, LandmarkDisplacement
+from shield.adversarial.attacks.losses import CropFn, LossTerm
 from shield.adversarial.face_views import FaceGeometry, View, whole_frame_view
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse
 from shield.adversarial.models.detections import Detection, box_iou
@@ -66,12 +66,14 @@ class DetectorTarget(_Single):
 
     role = Role.DETECTOR
     context = 2.0
+    #: The detector's default threshold on its candidates' face probability.
+    score_threshold: float = 0.5
 
     def view(self, face: FaceGeometry | None, width: int, height: int) -> View:
         return square_view(face, self.context, self.size) if face is not None else whole_frame_view(width, height, self.size)
 
     def terms(self, crop: CropFn, weight: float, gen: torch.Generator, options: AttackOptions) -> list[LossTerm]:
-        return [DetectionSuppression(self.net, crop, expected=_expected_box(self.size, self.context), weight=weight)]  # type: ignore[arg-type]
+        return [DetectionSuppression(self.net, crop, threshold=self.score_threshold, expected=_expected_box(self.size, self.context), weight=weight)]  # type: ignore[arg-type]
 
     def detect(self, view: torch.Tensor) -> list[Detection]:
         return list(self.net.detect(view))  # type: ignore[operator]
@@ -128,7 +130,7 @@ class IdentityTarget(_Single):
         return square_view(face, self.context, self.size) if face is not None else None
 
     def terms(self, crop: CropFn, weight: float, gen: torch.Generator, options: AttackOptions) -> list[LossTerm]:
-        return [IdentityPushAway(self.net, crop, weight=weight)]
+        return [EmbeddingPushAway(self.net, crop, threshold=self.threshold, weight=weight)]
 
     @torch.no_grad()
     def check(self, clean: torch.Tensor, protected: torch.Tensor, crop: CropFn) -> Verdict:

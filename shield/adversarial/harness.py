@@ -1,0 +1,265 @@
+"""Evaluation harness of the protection (`shield bench protection`): real networks, side by side.
+
+For each photo (its largest face, found by dlib HOG on the clean photo) and each method
+-- our preset and the published baseline of Ruiz et al. 2020 (plain PGD, eps 0.05 and
+step 0.01 on [-1,1], 10 steps, random start, no transformation, the same models) --
+the photo is protected against the preset's attacked networks, then passed through each
+*condition* (none, real JPEG 90/75/50 with Pillow, 0.5x downscale-upscale). Every
+network of the evaluation set -- the attacked ones (white-box) and the held-out ones
+(never attacked, never tuned against: the transfer test) -- runs its own break test
+(``Target.check``) on the processed protected photo against the processed original.
+
+A *pipeline* stands in for the front-end of a real swap tool (SimSwap, inswapper,
+FaceFusion): detect the face, place its landmarks, align five points to the ArcFace
+template, read the identity (:mod:`shield.adversarial.pipeline_check`). A photo's
+pipeline is broken when any stage breaks. Two are measured: one built from attacked
+networks, and face-api.js end to end, whose three networks are all held out.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces
+from shield.adversarial.metrics import psnr, ssim
+from shield.adversarial.pipeline_check import FrontEnd, pipeline_verdict
+from shield.adversarial.presets import RUIZ_BASELINE, Preset, get_preset
+from shield.adversarial.protect import ProtectionResult, protect_pixels
+from shield.adversarial.threats import Target
+from shield.tensors import to_tensor
+
+__all__ = ["Condition", "CONDITIONS", "CONTRACT_KEYS", "HarnessConfig", "run_harness", "baseline_for", "summarise"]
+
+log = logging.getLogger(__name__)
+
+Condition = Callable[[np.ndarray], np.ndarray]
+
+
+def _jpeg(quality: int) -> Condition:
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+        return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+    return apply
+
+
+def _resize(scale: float) -> Condition:
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        small = Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+        return np.array(small.resize((w, h), Image.Resampling.BICUBIC))
+
+    return apply
+
+
+#: What happens to a posted photo before a deepfake tool reads it.
+CONDITIONS: dict[str, Condition] = {
+    "none": lambda rgb: rgb,
+    "jpeg90": _jpeg(90),
+    "jpeg75": _jpeg(75),
+    "jpeg50": _jpeg(50),
+    "resize50": _resize(0.5),
+}
+#: JSON key of the break rate under each condition.
+CONTRACT_KEYS = {"none": "disruption", "jpeg90": "disruption_jpeg90", "jpeg75": "disruption_jpeg75", "jpeg50": "disruption_jpeg50", "resize50": "disruption_resize50"}
+#: Photos are evaluated with their longer side at most this many pixels (a swap tool's working size).
+MAX_SIDE = 640
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """What one harness run evaluates.
+
+    Attributes:
+        strength: our preset (name or Preset).
+        baseline: the published baseline (its weights are replaced by our preset's, so
+            both attack the same networks).
+        seed: seed of every protection run (the photo index is added).
+        conditions: names from :data:`CONDITIONS`.
+    """
+
+    strength: str | Preset = "balanced"
+    baseline: Preset = RUIZ_BASELINE
+    seed: int = 0
+    conditions: tuple[str, ...] = tuple(CONDITIONS)
+
+
+def baseline_for(preset: Preset, baseline: Preset = RUIZ_BASELINE) -> Preset:
+    """The Ruiz et al. 2020 baseline on the networks ``preset`` attacks (outputs only, no masking)."""
+    return replace(baseline, weights=dict(preset.weights), output_only=True)
+
+
+def _fit(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = MAX_SIDE / max(h, w)
+    if s >= 1:
+        return rgb
+    return np.array(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
+
+
+def _verdict_doc(broken: bool | None, measure: float) -> dict[str, Any]:
+    return {"broken": broken, "measure": round(float(measure), 5)}
+
+
+def _cropper(view: View) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: affine_crop(x, view)
+
+
+@torch.no_grad()
+def _checks(
+    clean: np.ndarray, protected: np.ndarray, face: FaceGeometry, targets: Sequence[Target], conditions: Sequence[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """model -> condition -> verdict, each network's break test on the processed photos."""
+    h, w = clean.shape[:2]
+    out: dict[str, dict[str, dict[str, Any]]] = {t.name: {} for t in targets}
+    for cond in conditions:
+        c, p = to_tensor(CONDITIONS[cond](clean)), to_tensor(CONDITIONS[cond](protected))
+        for t in targets:
+            view = t.view(face, w, h)
+            if view is None:
+                continue
+            v = t.check(c, p, _cropper(view))
+            out[t.name][cond] = _verdict_doc(v.broken, v.measure)
+    return out
+
+
+@torch.no_grad()
+def _pipelines(clean: np.ndarray, protected: np.ndarray, front_ends: Mapping[str, FrontEnd], conditions: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, fe in front_ends.items():
+        out[name] = {}
+        for cond in conditions:
+            v = pipeline_verdict(fe, CONDITIONS[cond](clean), CONDITIONS[cond](protected))
+            out[name][cond] = {"broken": v.broken, "stage": v.stage, "detail": v.detail}
+    return out
+
+
+def _protect(rgb: np.ndarray, face: FaceGeometry, preset: Preset, seed: int, models: Sequence[Target]) -> tuple[ProtectionResult, float]:
+    started = time.perf_counter()
+    result = protect_pixels(rgb, strength=preset, seed=seed, models=models, faces=[face])
+    return result, time.perf_counter() - started
+
+
+def run_harness(
+    photos: Sequence[Path],
+    *,
+    attacked: Sequence[Target],
+    held_out: Sequence[Target],
+    front_ends: Mapping[str, FrontEnd],
+    config: HarnessConfig = HarnessConfig(),
+    progress: Callable[[str], None] | None = None,
+    keep_images: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Protect and evaluate every photo; returns the JSON-ready report (see the module docstring).
+
+    Args:
+        photos: photo files; the largest face of each is evaluated (photos without a face are listed and skipped).
+        attacked: the networks our preset and the baseline attack (white-box).
+        held_out: networks never attacked (transfer).
+        front_ends: stand-in swap front-ends for the pipeline break test, by name.
+        keep_images: called per photo with the clean, protected and baseline images (sample grids).
+    """
+    preset = get_preset(config.strength)
+    methods = {"ours": preset, "baseline": baseline_for(preset, config.baseline)}
+    evaluated = [*attacked, *held_out]
+    rows: list[dict[str, Any]] = []
+    for index, path in enumerate(photos):
+        rgb = _fit(np.array(Image.open(path).convert("RGB")))
+        faces = locate_faces(rgb)
+        if not faces:
+            rows.append({"photo": path.name, "face": None})
+            continue
+        face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        row: dict[str, Any] = {"photo": path.name, "size": [rgb.shape[1], rgb.shape[0]], "face": [round(v, 1) for v in face.box]}
+        images: dict[str, Any] = {"original": rgb}
+        for method, p in methods.items():
+            result, seconds = _protect(rgb, face, p, config.seed + index, attacked)
+            x, y = to_tensor(rgb), to_tensor(result.rgb)
+            row[method] = {
+                "psnr": round(float(psnr(y, x)[0]), 3),
+                "ssim": round(float(ssim(y, x)[0]), 5),
+                "face_psnr": round(result.faces[0].psnr, 3),
+                "seconds": round(seconds, 2),
+                "models": _checks(rgb, result.rgb, face, evaluated, config.conditions),
+                "pipelines": _pipelines(rgb, result.rgb, front_ends, config.conditions),
+            }
+            images[method] = result.rgb
+        rows.append(row)
+        if keep_images is not None:
+            keep_images(path.stem, {**images, "face": face.box})
+        if progress is not None:
+            progress(path.name)
+    roles = {t.name: (t.role.value, t.pretrained, t in attacked) for t in evaluated}
+    return {
+        "config": {
+            "strength": preset.name,
+            "weights": dict(preset.weights),
+            "baseline": {"eps": methods["baseline"].eps, "alpha": methods["baseline"].alpha, "steps": methods["baseline"].steps},
+            "seed": config.seed,
+            "conditions": list(config.conditions),
+            "max_side": MAX_SIDE,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "photos": rows,
+        **summarise(rows, roles, list(front_ends), config.conditions),
+    }
+
+
+def _rate(values: Sequence[bool | None]) -> tuple[float | None, int]:
+    tested = [v for v in values if v is not None]
+    return (sum(1 for v in tested if v) / len(tested) if tested else None), len(tested)
+
+
+def summarise(
+    rows: Sequence[Mapping[str, Any]], roles: Mapping[str, tuple[str, bool, bool]], pipelines: Sequence[str], conditions: Sequence[str]
+) -> dict[str, Any]:
+    """``summary`` (ours), ``baseline_summary`` and ``ratios`` from per-photo rows.
+
+    A break rate counts only the photos on which the test applied (``broken`` not None).
+    """
+    done = [r for r in rows if r.get("face") is not None]
+
+    def block(method: str) -> dict[str, Any]:
+        part = [r[method] for r in done]
+        out: dict[str, Any] = {
+            "photos": len(part),
+            "psnr": float(np.mean([p["psnr"] for p in part])) if part else None,
+            "ssim": float(np.mean([p["ssim"] for p in part])) if part else None,
+            "psnr_min": float(np.min([p["psnr"] for p in part])) if part else None,
+            "seconds_per_face": float(np.mean([p["seconds"] for p in part])) if part else None,
+        }
+        for name, (role, pretrained, attacked) in roles.items():
+            entry: dict[str, Any] = {"role": role, "pretrained": pretrained, "attacked": attacked}
+            for cond in conditions:
+                rate, tested = _rate([p["models"].get(name, {}).get(cond, {}).get("broken") for p in part])
+                entry[CONTRACT_KEYS[cond]] = rate
+                entry[f"tested_{cond}"] = tested
+            out[name] = entry
+        out["pipeline"] = {
+            name: {CONTRACT_KEYS[c]: _rate([p["pipelines"][name][c]["broken"] for p in part])[0] for c in conditions} for name in pipelines
+        }
+        return out
+
+    ours, base = block("ours"), block("baseline")
+    ratios: dict[str, Any] = {}
+    for name in roles:
+        pair = {}
+        for cond in conditions:
+            a, b = ours[name][CONTRACT_KEYS[cond]], base[name][CONTRACT_KEYS[cond]]
+            pair[CONTRACT_KEYS[cond]] = (a / b) if a is not None and b else None
+        ratios[name] = pair
+    for name, (role, pretrained, attacked) in roles.items():
+        ours[name]["baseline"] = {k: v for k, v in base[name].items() if k.startswith("disruption")}
+    return {"summary": ours, "baseline_summary": base, "ratios": ratios}
