@@ -1,14 +1,16 @@
 """Wall time of `protect_pixels` per face for each strength preset.
 
-Runs the shipped surrogates on CPU with one torch thread (the reference machine is a
-shared 2-core VM) over the first N photos, detection and self-check included, and
-writes ``bench/results/protection_timing.json``. The exact command is in
+Runs each preset's ensemble (``load_ensemble`` of its weights: the installed networks
+it weighs, official checkpoints only when imported) on CPU with one torch thread (the
+reference machine is a shared 2-core VM) over the first N photos, detection and
+self-check included, and writes ``bench/results/protection_timing.json``. The exact command is in
 bench/README.md ("Adversarial protection").
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -19,9 +21,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shield.adversarial.protect import protect_pixels
-from shield.adversarial.threat_models import load_threat_models
+from shield.adversarial.presets import get_preset
+from shield.adversarial.protect import SelfCheck, protect_pixels
+from shield.adversarial.threats import load_ensemble
 from shield.config import load_settings
+
+
+def _check_doc(check: SelfCheck) -> dict[str, object]:
+    """One network's self-check as JSON: its fields and its disruption (share of tested faces broken)."""
+    return {**dataclasses.asdict(check), "disruption": check.disruption}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no --photos and no shared data folder (SHIELD_DATA_DIR)")
     folder = args.photos or data_dir / "photos"  # type: ignore[operator]
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[args.skip : args.skip + args.limit]
-    models = load_threat_models("cpu")
     rows = []
     for preset in args.presets.split(","):
+        models = load_ensemble(dict(get_preset(preset).weights), "cpu")
         for path in photos:
             rgb = np.array(Image.open(path).convert("RGB"))
             started = time.perf_counter()
@@ -50,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 "preset": preset, "photo": path.name, "size": [rgb.shape[1], rgb.shape[0]], "faces": len(result.faces),
                 "seconds_total": total, "seconds_per_face": total / max(1, len(result.faces)),
                 "attack_seconds": [f.seconds for f in result.faces], "psnr": result.psnr, "ssim": result.ssim,
-                "self_check": {k: vars(v) for k, v in result.self_check.items()},
+                "models": [t.name for t in models], "self_check": {k: _check_doc(v) for k, v in result.self_check.items()},
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     summary = {

@@ -1,6 +1,6 @@
 """How much can the shipped surrogates be disrupted at all? A white-box upper bound.
 
-`shield bench protection` measures the whole pipeline: a perturbation of the full
+The surrogate harness (`lab.bench.surrogate_harness`) measures the whole pipeline: a perturbation of the full
 photo, seen by each model through its aligned crop. This benchmark removes every
 handicap of that pipeline to find the ceiling the models themselves allow: PGD acts
 directly on the model's own input (the 64 px FOMM crop, the face-swap chip), with an
@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lab.bench.surrogate_harness import _animate, load_driving
 from lab.surrogates.faceswap_data import load_identity
 from shield.adversarial.attacks.losses import random_motions
-from shield.adversarial.bench_protection import _animate, load_driving
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD
 from shield.adversarial.models.autoencoder import FaceSwapAE, load_faceswap_ae
 from shield.adversarial.models.fomm import FOMM, Keypoints, load_fomm_mini

@@ -2,14 +2,16 @@
 
 `shield protect` adds the perturbation first and the watermark second (+-1 level per
 value at most). For each photo this benchmark protects the largest face with the given
-preset on the shipped surrogates, then watermarks the protected image with and without
-the perturbation ``hint`` (the watermark takes the perturbation's sign where it must
-change a value), and compares the deepfakes made from the protected image and from the
-watermarked one against the deepfakes of the clean photo: mean MSE on [-1,1] per model
-(the harness's measure, validation driving clips) and the ratio watermarked / protected.
+preset on the shipped surrogate plug-ins (``fomm-mini-a``, ``faceswap-ae``,
+``dlib-resnet``; the preset's weights restricted to them), then watermarks the
+protected image with and without the perturbation ``hint`` (the watermark takes the
+perturbation's sign where it must change a value), and compares the deepfakes made
+from the protected image and from the watermarked one against the deepfakes of the
+clean photo: mean MSE on [-1,1] per model (the surrogate harness's measure,
+validation driving clips) and the ratio watermarked / protected.
 A ratio of 1.0 means the watermark leaves the protection's effect unchanged.
 
-    .venv/bin/python bench/protection_watermark.py --photos ../shared/data/photos --limit 4 \
+    .venv/bin/python -m lab.bench.protection_watermark --photos ../shared/data/photos --limit 4 \
         --json bench/results/protection_watermark.json
 """
 
@@ -29,14 +31,13 @@ import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
+from lab.bench.surrogate_harness import Surrogates, _deepfakes, _pair_mse, load_driving, on_surrogates
 from shield import watermark
-from shield.adversarial.bench_protection import _deepfakes, _pair_mse, load_driving
 from shield.adversarial.face_views import locate_faces
 from shield.adversarial.protect import protect_pixels
-from shield.adversarial.threat_models import load_threat_models
 from shield.config import load_settings
 
-log = logging.getLogger("bench.protection_watermark")
+log = logging.getLogger("lab.bench.protection_watermark")
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         print("need --photos and driving clips (../shared/data)", file=sys.stderr)
         return 2
 
-    models = load_threat_models()
-    assert models.fomm is not None
+    torch.set_num_threads(1)
+    models = Surrogates.load("cpu")
+    preset = on_surrogates(args.strength, models.targets)
     fomms = {models.fomm_name: models.fomm}
     _, frames = load_driving(driving, settings.home, models.fomm.resolution, args.frames)
     with torch.no_grad():
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         t0 = time.perf_counter()
-        result = protect_pixels(rgb, strength=args.strength, seed=args.seed + i, models=models, faces=[face])
+        result = protect_pixels(rgb, strength=preset, seed=args.seed + i, models=models.targets, faces=[face])
         images = {
             "protected": result.rgb,
             "watermarked_hint": watermark.embed(result.rgb, payload, key, hint=result.delta),
@@ -107,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         for m in model_names
     }
     report = {
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python -m lab.bench.protection_watermark", *(argv if argv is not None else sys.argv[1:])]),
         "strength": args.strength,
+        "weights": dict(preset.weights),
         "photos": rows,
         "summary": summary,
     }

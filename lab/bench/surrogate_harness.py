@@ -1,4 +1,9 @@
-"""Evaluation harness of the adversarial protection (`shield bench protection`).
+"""The surrogate harness: how the results in ``bench/results/protection*.json`` were made.
+
+Before the threat models became plug-ins this was ``shield bench protection``; the
+runtime's harness is now :mod:`shield.adversarial.harness` (real pretrained networks,
+per-role break tests). This lab experiment keeps the old measurement on the shipped
+64 px surrogates so that those numbers can be re-measured.
 
 For each photo (largest face) and each method -- our preset and the published
 baseline of Ruiz et al. 2020 -- the photo is protected against the attacked
@@ -12,11 +17,20 @@ aligned crop (geometry detected on the original), then
   with movement-scale adaptation by every driving clip (validation clips only);
 - face swap (``faceswap-ae``): the photo as target, swapped into every identity.
 
+The attack runs on the surrogate plug-ins only (:class:`Surrogates`: ``fomm-mini-a``,
+``faceswap-ae`` and, for the presets that weigh it, ``dlib-resnet``), with each preset's
+weights restricted to them (:func:`on_surrogates`); official checkpoints a preset names
+are left out.
+
 A (photo, clip) or (photo, identity) pair is disrupted when the MSE on [-1,1]
 between the two deepfakes (mean over frames) is >= 0.05 (Ruiz et al. 2020;
 CMUA-Watermark). Identity is judged by dlib itself (``dlib-bin``: HOG detector,
 5-point landmarks, ResNet descriptor; same person below 0.6): for each FOMM output
 frame, is a face still found, and is it still the protected person?
+
+    .venv/bin/python -m lab.bench.surrogate_harness run --photos ../shared/data/photos \
+        --driving ../shared/data/videos --json bench/results/protection.json
+    .venv/bin/python -m lab.bench.surrogate_harness merge OUT.json IN1.json IN2.json --plot OUT.png
 """
 
 from __future__ import annotations
@@ -25,8 +39,9 @@ import io
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -34,19 +49,29 @@ import torch
 from PIL import Image, ImageFilter
 
 from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
-from shield.adversarial.models.autoencoder import FaceSwapAE
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse
+from shield.adversarial.models.autoencoder import FaceSwapAE
 from shield.adversarial.models.fomm import FOMM, Keypoints, movement_scale, relative_keypoints
 from shield.adversarial.presets import RUIZ_BASELINE, Preset, get_preset
 from shield.adversarial.protect import protect_pixels
-from shield.adversarial.threat_models import FACESWAP, ThreatModels
+from shield.adversarial.threats import Target, load_targets
+from shield.adversarial.threats.faceswap_ae import FaceSwapAe
+from shield.adversarial.threats.fomm_mini import FommTarget
 from shield.tensors import to_tensor, to_uint8
 
-__all__ = ["BenchConfig", "Condition", "CONDITIONS", "run_bench", "run_tradeoff", "summarise", "merge_reports", "load_driving"]
+__all__ = [
+    "Surrogates", "on_surrogates", "BenchConfig", "Condition", "CONDITIONS", "load_driving",
+    "run_bench", "run_tradeoff", "summarise", "merge_reports", "main",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 SAME_PERSON = 0.6
+#: The attacked surrogates, the held-out transfer FOMM, and the swap model's key in reports.
+ATTACKED_FOMM = "fomm-mini-a"
+TRANSFER_FOMM = "fomm-mini-b"
+FACESWAP = "faceswap-ae"
+IDENTITY = "dlib-resnet"
 
 Condition = Callable[[np.ndarray], np.ndarray]
 
@@ -100,6 +125,64 @@ CONDITIONS: dict[str, Condition] = {
     "jpeg75_blur1": _chain(_jpeg(75), _blur(1.0)),
 }
 _CONTRACT_KEYS = {"none": "disruption", "jpeg90": "disruption_jpeg90", "jpeg75": "disruption_jpeg75", "jpeg50": "disruption_jpeg50", "resize50": "disruption_resize50"}
+
+
+@dataclass(frozen=True)
+class Surrogates:
+    """The surrogate plug-ins the harness attacks, and the networks it animates with.
+
+    Attributes:
+        targets: the loaded plug-ins handed to ``protect_pixels`` (a FOMM, optionally
+            the face swap and the identity encoder).
+        fomm: the attacked FOMM's network (``targets``' FOMM plug-in ``.fomm``).
+        fomm_name: its plug-in name.
+        faceswap: the face-swap network (``FaceSwapAe.model``), or None when not loaded.
+    """
+
+    targets: tuple[Target, ...]
+    fomm: FOMM
+    fomm_name: str
+    faceswap: FaceSwapAE | None
+
+    @classmethod
+    def from_targets(cls, targets: Sequence[Target]) -> Surrogates:
+        """Wrap loaded plug-ins; the first FOMM plug-in is the attacked one.
+
+        Raises:
+            ValueError: no FOMM plug-in among ``targets``.
+        """
+        fomms = [t for t in targets if isinstance(t, FommTarget)]
+        if not fomms:
+            raise ValueError("targets: the surrogate harness needs a FOMM plug-in (fomm-mini-a)")
+        swaps = [t for t in targets if isinstance(t, FaceSwapAe)]
+        return cls(tuple(targets), fomms[0].fomm, fomms[0].name, swaps[0].model if swaps else None)
+
+    @classmethod
+    def load(cls, device: torch.device | str = "cpu", *, identity: bool = True) -> Surrogates:
+        """``fomm-mini-a`` and ``faceswap-ae`` (and ``dlib-resnet`` when ``identity``) on ``device``.
+
+        Raises:
+            ModelError: a network's weights are missing or corrupt.
+        """
+        names = [ATTACKED_FOMM, FACESWAP] + ([IDENTITY] if identity else [])
+        return cls.from_targets(load_targets(names, device))
+
+    def names(self) -> list[str]:
+        return [t.name for t in self.targets]
+
+
+def on_surrogates(preset: str | Preset, targets: Sequence[Target]) -> Preset:
+    """``preset`` with its weights restricted to the loaded ``targets`` (others dropped).
+
+    Raises:
+        InputError: unknown preset name.
+        ValueError: the preset weighs none of ``targets``.
+    """
+    p = get_preset(preset)
+    weights = {t.name: float(p.weights[t.name]) for t in targets if p.weights.get(t.name, 0.0)}
+    if not weights:
+        raise ValueError(f"preset {p.name!r} weighs none of {[t.name for t in targets]}")
+    return replace(p, weights=MappingProxyType(weights))
 
 
 @dataclass(frozen=True)
@@ -244,7 +327,7 @@ def run_bench(
     photos: Sequence[Path],
     driving_dir: Path,
     *,
-    models: ThreatModels,
+    models: Surrogates,
     transfer: dict[str, FOMM],
     home: Path,
     config: BenchConfig = BenchConfig(),
@@ -257,20 +340,18 @@ def run_bench(
     Args:
         photos: photo files; the largest face of each is evaluated.
         driving_dir: folder of driving clips.
-        models: the attacked models; ``transfer``: FOMM models never attacked.
+        models: the attacked surrogate plug-ins; ``transfer``: FOMM networks never attacked.
         home: shield home (frame cache of the driving clips).
         config: what to evaluate.
         progress: called with each photo name when it is done.
         keep_images: receives (photo stem, images and deepfakes) for sample grids.
         face_boxes: filled with photo stem -> evaluated face box.
     """
-    ours = get_preset(config.strength)
-    methods = {"ours": ours, "baseline": config.baseline}
-    fomms: dict[str, FOMM] = {}
-    if models.fomm is not None:
-        fomms[models.fomm_name] = models.fomm
-    fomms.update(transfer)
-    attacked = {models.fomm_name: True, FACESWAP: True, **{k: False for k in transfer}}
+    ours = on_surrogates(config.strength, models.targets)
+    baseline = on_surrogates(config.baseline, models.targets)
+    methods = {"ours": ours, "baseline": baseline}
+    fomms: dict[str, FOMM] = {models.fomm_name: models.fomm, **transfer}
+    attacked = {models.fomm_name: True, **({FACESWAP: True} if models.faceswap is not None else {}), **{k: False for k in transfer}}
     res = next(iter(fomms.values())).resolution
     clip_names, clip_frames = load_driving(driving_dir, home, res, config.frames_per_clip)
     clip_kp = {name: [f.keypoints(fr) for fr in clip_frames] for name, f in fomms.items()}
@@ -278,7 +359,7 @@ def run_bench(
     report: dict[str, Any] = {
         "config": {
             "ours": _preset_doc(ours),
-            "baseline": _preset_doc(config.baseline),
+            "baseline": _preset_doc(baseline),
             "frames_per_clip": config.frames_per_clip,
             "identity_frames_per_clip": config.identity_frames,
             "driving_clips": clip_names,
@@ -305,7 +386,7 @@ def run_bench(
         images: dict[str, Any] = {"original": rgb}
         for mname, preset in methods.items():
             started = time.perf_counter()
-            result = protect_pixels(rgb, strength=preset, seed=config.seed + pi, models=models, faces=[face])
+            result = protect_pixels(rgb, strength=preset, seed=config.seed + pi, models=models.targets, faces=[face])
             seconds = time.perf_counter() - started
             images[mname] = result.rgb
             m: dict[str, Any] = {"psnr": result.psnr, "ssim": result.ssim, "face_psnr": result.faces[0].psnr, "seconds": seconds, "models": {}}
@@ -335,7 +416,7 @@ def _preset_doc(p: Preset) -> dict[str, Any]:
     return {
         "name": p.name, "eps": p.eps, "rms": p.rms, "alpha": p.alpha, "steps": p.steps, "momentum": p.momentum,
         "random_start": p.random_start, "eot": p.eot is not None, "eot_samples": p.eot_samples,
-        "perceptual": p.perceptual, "weights": vars(p.weights) if hasattr(p.weights, "__dict__") else str(p.weights),
+        "perceptual": p.perceptual, "weights": dict(p.weights),
     }  # fmt: skip
 
 
@@ -405,7 +486,7 @@ def run_tradeoff(
     photos: Sequence[Path],
     driving_dir: Path,
     *,
-    models: ThreatModels,
+    models: Surrogates,
     transfer: dict[str, FOMM],
     home: Path,
     base: Preset,
@@ -426,8 +507,8 @@ def run_tradeoff(
     """
     from dataclasses import replace
 
-    fomms: dict[str, FOMM] = {models.fomm_name: models.fomm} if models.fomm is not None else {}
-    fomms.update(transfer)
+    fomms: dict[str, FOMM] = {models.fomm_name: models.fomm, **transfer}
+    base = on_surrogates(base, models.targets)
     res = next(iter(fomms.values())).resolution
     _, clip_frames = load_driving(driving_dir, home, res, frames_per_clip)
     clip_kp = {name: [f.keypoints(fr) for fr in clip_frames] for name, f in fomms.items()}
@@ -451,7 +532,7 @@ def run_tradeoff(
         quality: dict[str, list[float]] = {"psnr": [], "ssim": [], "face_psnr": [], "seconds": []}
         for pi, (_name, rgb, face, clean) in enumerate(prepared):
             started = time.perf_counter()
-            result = protect_pixels(rgb, strength=preset, seed=seed + pi, models=models, faces=[face])
+            result = protect_pixels(rgb, strength=preset, seed=seed + pi, models=models.targets, faces=[face])
             quality["seconds"].append(time.perf_counter() - started)
             quality["psnr"].append(result.psnr)
             quality["ssim"].append(result.ssim)
@@ -490,22 +571,105 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m shield.adversarial.bench_protection merge OUT IN...``: merge split runs."""
-    import argparse
+def _numbers(text: str | None) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()] if text else []
+
+
+def _photos(folder: Path, skip: int, limit: int | None) -> list[Path]:
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[skip:]
+    return photos if limit is None else photos[:limit]
+
+
+def _write(doc: dict[str, Any], out: Path) -> None:
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m shield.adversarial.bench_protection")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+
+
+def _run(args: Any, command: str) -> dict[str, Any]:
+    """The ``run`` subcommand: the main report, or the trade-off curve with ``--tradeoff-eps``."""
+    from lab.bench.surrogate_plots import plot_summary, plot_tradeoff, save_grid
+    from shield.adversarial.models.fomm import load_fomm_mini
+    from shield.config import load_settings
+
+    torch.set_num_threads(1)  # small 64 px models: one thread per process is fastest on a shared CPU
+    home = load_settings().home
+    photos = _photos(args.photos, args.skip, args.limit)
+    models = Surrogates.load("cpu")
+    transfer = {TRANSFER_FOMM: load_fomm_mini(TRANSFER_FOMM, "cpu")}
+    fig_dir = args.figures or (args.json.parent if args.json is not None else None)
+    stem = args.json.stem if args.json is not None else "protection"
+    if args.tradeoff_eps:
+        doc = run_tradeoff(
+            photos, args.driving, models=models, transfer=transfer, home=home, base=get_preset(args.strength),
+            eps_values=[v / 255 for v in _numbers(args.tradeoff_eps)], steps_values=[int(v) for v in _numbers(args.tradeoff_steps)],
+            seed=args.seed, progress=lambda name: log.info("trade-off point %s done", name),
+        )  # fmt: skip
+        doc = {"command": command, **doc}
+        if fig_dir is not None:
+            plot_tradeoff(doc, fig_dir / f"{stem}.png")
+    else:
+        boxes: dict[str, tuple[float, float, float, float]] = {}
+
+        def keep(photo: str, images: dict[str, Any]) -> None:
+            if fig_dir is not None:
+                save_grid(images, boxes[photo], fig_dir / f"{stem}_grid_{photo}.png")
+
+        doc = run_bench(
+            photos, args.driving, models=models, transfer=transfer, home=home,
+            config=BenchConfig(strength=args.strength, frames_per_clip=args.frames, seed=args.seed),
+            progress=lambda name: log.info("evaluated %s", name), keep_images=keep if fig_dir is not None else None, face_boxes=boxes,
+        )  # fmt: skip
+        doc = {"command": command, **doc}
+        if fig_dir is not None:
+            plot_summary(doc, fig_dir / f"{stem}.png")
+    if args.json is not None:
+        _write(doc, args.json)
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lab.bench.surrogate_harness run|merge ...`` (see the module docstring)."""
+    import argparse
+    import json
+    import shlex
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m lab.bench.surrogate_harness", description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="protect photos on the surrogates, make deepfakes, measure the disruption (vs Ruiz et al. 2020)")
+    r.add_argument("--photos", type=Path, required=True, help="folder of face photos (*.jpg, *.png)")
+    r.add_argument("--driving", type=Path, required=True, help="folder of driving clips (*.mp4); its validation clips are used when present")
+    r.add_argument("--json", type=Path, default=None, help="write the full report here (else print the summary only)")
+    r.add_argument("--limit", type=int, default=None, help="evaluate only the first N photos (sorted by name)")
+    r.add_argument("--skip", type=int, default=0, help="skip the first N photos (to split a run)")
+    r.add_argument("--strength", choices=["fast", "balanced", "max"], default="balanced")
+    r.add_argument("--seed", type=int, default=0, help="seed of the protection runs")
+    r.add_argument("--frames", type=int, default=6, help="driving frames per clip (>= 2)")
+    r.add_argument("--figures", type=Path, default=None, help="folder for the plot and sample grids (default: beside --json)")
+    r.add_argument("--tradeoff-eps", default=None, help="instead of the main run: comma-separated budgets in 1/255 units (disruption vs PSNR)")
+    r.add_argument("--tradeoff-steps", default=None, help="with --tradeoff-eps: comma-separated step counts (disruption vs steps)")
     m = sub.add_parser("merge", help="merge reports of disjoint photo subsets")
     m.add_argument("out", type=Path)
     m.add_argument("inputs", type=Path, nargs="+")
     m.add_argument("--plot", type=Path, default=None, help="also draw the summary bar chart here")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.cmd == "run":
+        if not args.photos.is_dir() or not args.driving.is_dir():
+            parser.error("--photos and --driving must be folders")
+        if args.frames < 2:
+            parser.error("--frames must be at least 2")
+        command = "python -m lab.bench.surrogate_harness " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        doc = _run(args, command)
+        shown = doc["points"] if "points" in doc else {k: doc[k] for k in ("summary", "baseline_summary", "ratios")}
+        print(json.dumps(shown, indent=1))
+        return 0
     merged = merge_reports([json.loads(p.read_text()) for p in args.inputs])
-    args.out.write_text(json.dumps(merged, indent=1))
+    _write(merged, args.out)
     if args.plot is not None:
-        from shield.adversarial.bench_plots import plot_summary
+        from lab.bench.surrogate_plots import plot_summary
 
         plot_summary(merged, args.plot)
     return 0

@@ -1,4 +1,4 @@
-"""Plots and sample grids of the protection benchmark (``bench/results``)."""
+"""Plots and sample grids of the surrogate harness (:mod:`lab.bench.surrogate_harness`, ``bench/results/protection*``)."""
 
 from __future__ import annotations
 
