@@ -79,6 +79,10 @@ def _check_gradient(port: MTCNN, rgb: np.ndarray) -> None:
     x = to_tensor(rgb).requires_grad_(True)
     stages = port.stages(x)
     assert stages.onet.landmarks is not None and stages.onet.landmarks.shape[1:] == (5, 2)
+    assert len(stages.rnet.scores) > 0 and len(stages.onet.scores) > 0
+    for rows in (stages.pnet, stages.rnet, stages.onet):  # each stage keeps its graph to the pixels
+        assert rows.scores.requires_grad and rows.boxes.requires_grad
+    assert stages.onet.landmarks.requires_grad
     loss = stages.pnet.scores.clamp(min=0.6).sum() + stages.rnet.scores.sum() + stages.onet.scores.sum()
     loss.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
