@@ -18,6 +18,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from shield.report import (
     summary_for,
 )
 from shield.watermark import PayloadReading, WatermarkReport
+
+if TYPE_CHECKING:
+    from shield.ledger import Ledger
 
 __all__ = ["verify_file", "MAX_FILE_BYTES"]
 
@@ -69,6 +73,7 @@ def verify_file(
     use_ledger: bool = True,
     tamper_map: Path | None = None,
     proof_path: Path | None = None,
+    ledger: Ledger | None = None,
 ) -> VerifyReport:
     """Check one photo and return the full report (never raises for a bad photo's content).
 
@@ -78,6 +83,8 @@ def verify_file(
         use_ledger: False skips the ledger lookup (reported as skipped).
         tamper_map: write a PNG showing changed blocks here.
         proof_path: Merkle proof sidecar; default ``<photo>.proof.json`` when present.
+        ledger: an open (read-only) ledger to look records up in, kept open for the
+            caller (batch verification, fuzzing); None opens the configured one.
 
     Raises:
         ImageError: the file cannot be read as an image at all.
@@ -107,7 +114,8 @@ def verify_file(
         default = sidecar_path(path)
         proof_path = default if default.is_file() else None
 
-    finding = _ledger_evidence(settings, asset_id, use_ledger, img.rgb, data, manifest, payload, proof_path, anchors)
+    finding = _ledger_evidence(settings, asset_id, use_ledger, img.rgb, data, manifest, payload, proof_path, anchors,
+                               ledger)
     key = manifest.watermark_key or finding.watermark_key
     key_source = "manifest" if manifest.watermark_key else ("ledger publisher registry" if finding.watermark_key else None)
     wm_ev, wm_report = _watermark_evidence(img.rgb, key, key_source, payload, asset_id)
@@ -203,6 +211,7 @@ def _ledger_evidence(
     payload: PayloadReading,
     proof_path: Path | None,
     anchors: bytes | None,
+    given: Ledger | None,
 ) -> _LedgerFinding:
     if not use_ledger:
         return _LedgerFinding(LedgerEvidence(reachable=False, explanation="skipped by --offline"))
@@ -217,7 +226,7 @@ def _ledger_evidence(
     if fp is None:
         return _LedgerFinding(LedgerEvidence(reachable=False, explanation="no watermark key fingerprint to find the publisher by"))
     try:
-        ledger = open_ledger(settings, None, start_devnet=False)
+        ledger = given if given is not None else open_ledger(settings, None, start_devnet=False)
         try:
             merkle = read_proof_sidecar(proof_path) if proof_path is not None else None
             claims, truncated = ledger.claims(fp)
@@ -230,7 +239,8 @@ def _ledger_evidence(
                 if record is not None:
                     found.append((c, record, merkle or ledger.proof_for(asset_id)))
         finally:
-            ledger.close()
+            if given is None:
+                ledger.close()
     except LedgerError as exc:
         return _LedgerFinding(LedgerEvidence(reachable=False, explanation=str(exc)))
     base = LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address, ignored_claims=ignored)
