@@ -131,7 +131,8 @@ class _InvisibleWatermark:
         return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]), "dwtDct")[..., ::-1])
 
     def read(self, rgb: np.ndarray) -> bytes:
-        if min(rgb.shape[:2]) < 64:
+        """The 16 bytes read; all zero where the library refuses (under 256x256 pixels)."""
+        if rgb.shape[0] * rgb.shape[1] < 256 * 256:
             return bytes(16)
         return bytes(self._dec.decode(np.ascontiguousarray(rgb[..., ::-1]), "dwtDct"))
 
@@ -367,10 +368,11 @@ def plot(result: dict[str, Any], out: Path) -> None:
 
     s = result["recovery"]
     routes = (("mark", "shield.sstile (ours)"), ("pdq", "PDQ lookup"), ("dwtdct", "invisible-watermark dwtDct"))
+    styles = {"mark": "o-", "pdq": "s--", "dwtdct": "^:"}
     fig, ax = plt.subplots(1, 4, figsize=(20, 4.6))
     for key, label in routes:
-        ax[0].plot(JPEG_QUALITIES, [s[f"jpeg{q}"][key] for q in JPEG_QUALITIES], "o-", label=label)
-        ax[1].plot(SCALES, [s[f"scale{x}"][key] for x in SCALES], "o-", label=label)
+        ax[0].plot(JPEG_QUALITIES, [s[f"jpeg{q}"][key] for q in JPEG_QUALITIES], styles[key], label=label)
+        ax[1].plot(SCALES, [s[f"scale{x}"][key] for x in SCALES], styles[key], label=label)
     ax[0].set(xlabel="JPEG quality", ylabel="recovered (share of photos)", title="re-encoding", ylim=(-0.03, 1.03))
     ax[0].invert_xaxis()
     ax[1].set(xlabel="resize factor", title="resizing", ylim=(-0.03, 1.03), xscale="log")
@@ -409,7 +411,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="first N photos only (0: all)")
     ap.add_argument("--frames-per-clip", type=int, default=24)
     ap.add_argument("--runs", type=int, default=3, help="timing repetitions at 12 MP")
+    ap.add_argument("--replot", action="store_true", help="only redraw --plot from an existing --json")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads(args.json.read_text()), args.plot)
+        return
     photos = sorted((args.data / "photos").glob("*.jpg"))
     if args.limit:
         photos = photos[: args.limit]
