@@ -29,10 +29,12 @@ from shield.errors import ModelError
 from shield.tensors import to_tensor, to_uint8
 
 #: Port vs onnxruntime (CPU provider) on the same float input, [0, 1] output units.
-#: Measured on 256 px images: 3e-6 to 1.5e-4 (float32 rounding of the convolutions,
-#: amplified by the instance norms; against a float64 run of the port onnxruntime is off
-#: by up to 5e-5 and the float32 port by up to 1.3e-4). 5e-4 is 0.13 grey levels.
-TOLERANCE = 5e-4
+#: Measured by bench/ports/generators.py over 85 photos x 3 styles at 256 px: median
+#: 8.6e-6, 99th percentile 3.2e-4, worst 1.3e-3 (deepface_img15, style 17). That worst
+#: case is onnxruntime's float32 rounding, amplified by the instance norms: against a
+#: float64 run of the port, onnxruntime is off by 1.27e-3 there and the port by 4e-5.
+#: 2e-3 is half a grey level.
+TOLERANCE = 2e-3
 #: Port (rounded to uint8) vs the package's ``stylize`` output, in grey levels.
 PIPELINE_LEVELS = 1
 SIDE = 256
