@@ -63,12 +63,12 @@ def test_catalogue_names_sources_and_urls() -> None:
     assert set(specs) == {
         "fomm-mini-a", "fomm-mini-b", "faceswap-ae", "dlib-resnet", "fomm-vox-256", "simswap-224", "arcface-r100",
         "dlib-mmod", "mtcnn", "blazeface-short", "blazeface-full", "facemesh", "faceapi-ssd", "faceapi-landmarks68",
-        "faceapi-recognition", "cyclegan-vintage", "multistyle26",
+        "faceapi-recognition", "cyclegan-vintage", "multistyle26", "iris",
     }  # fmt: skip
     package = [s for s in specs.values() if s.source is zoo.Source.PACKAGE]
     assert len(package) >= 7
     for spec in package:  # every pretrained network: role, source, licence, a hash per file
-        assert spec.pretrained and spec.role and spec.origin and spec.licence and spec.plugin
+        assert spec.pretrained and spec.role and spec.origin and spec.licence and (spec.plugin or spec.name == "iris")
         assert spec.files and all(len(f.sha256) == 64 and f.bytes > 0 for f in spec.files)
     assert {n for n, s in specs.items() if s.source is zoo.Source.OFFICIAL} == {"fomm-vox-256", "simswap-224", "arcface-r100"}
     for name in ("fomm-mini-a", "fomm-mini-b", "faceswap-ae", "dlib-resnet"):

@@ -10,7 +10,7 @@ from shield.cli import cli
 def test_bench_protection_help_lists_the_harness_options() -> None:
     result = CliRunner().invoke(cli, ["bench", "protection", "--help"])
     assert result.exit_code == 0, result.output
-    for option in ("--photos", "--driving", "--json", "--limit", "--strength", "--tradeoff-eps"):
+    for option in ("--photos", "--json", "--plot", "--limit", "--strength", "--device"):
         assert option in result.output
 
 

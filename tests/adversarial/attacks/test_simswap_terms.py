@@ -13,7 +13,10 @@ from shield.adversarial.attacks.losses import ArcFacePushAway, SimSwapDistortion
 from shield.adversarial.models._strict import CheckpointReadError
 from shield.adversarial.models.arcface import ArcFace, simswap_identity
 from shield.adversarial.models.simswap import SimSwapGenerator
-from shield.adversarial.threat_models import ARCFACE, SIMSWAP, ThreatModels, load_official_models
+from shield.adversarial.models.arcface import load_arcface
+from shield.adversarial.models.simswap import load_simswap_generator
+from shield.adversarial.threats import load_ensemble
+from shield.adversarial.threats.simswap import SimSwap
 from shield.errors import ModelError
 
 torch.set_num_threads(1)
@@ -123,36 +126,27 @@ def test_a_few_pgd_steps_raise_the_simswap_term_above_random_noise(nets: tuple[S
     assert attacked > 10 * random > 0
 
 
-def test_simswap_needs_arcface(nets: tuple[SimSwapGenerator, ArcFace]) -> None:
+def test_the_simswap_plug_in_runs_its_arcface_and_checks_its_identities(nets: tuple[SimSwapGenerator, ArcFace]) -> None:
     gen_net, arcface = nets
-    with pytest.raises(ValueError, match="arcface"):
-        ThreatModels(fomm=None, faceswap=None, identity=None, simswap=gen_net)
-    models = ThreatModels(fomm=None, faceswap=None, identity=None, simswap=gen_net, arcface=arcface)
-    assert models.names() == [SIMSWAP, ARCFACE]
-    assert ThreatModels(fomm=None, faceswap=None, identity=None, arcface=arcface).names() == [ARCFACE]
+    target = SimSwap(gen_net, arcface)
+    assert list(target.networks()) == [gen_net, arcface] and target.name == "simswap-224"
     with pytest.raises(ValueError, match="identities"):
         SimSwapDistortion(gen_net, arcface, identity, torch.zeros(2, 16))
 
 
-def test_official_models_load_from_the_given_paths(tmp_path: Path) -> None:
+def test_official_models_join_only_when_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIELD_HOME", str(tmp_path / "home"))
+    assert load_ensemble({"simswap-224": 1.0, "arcface-r100": 1.0}) == ()
+
+
+def test_official_models_load_from_their_files(tmp_path: Path) -> None:
     torch.manual_seed(1)
     arc = ArcFace(50)
     arc.fc.bias.data.fill_(0.25)
     torch.save(arc.state_dict(), tmp_path / "arcface.pt")
     torch.save(SimSwapGenerator().state_dict(), tmp_path / "G.pth")
-    loaded = load_official_models({SIMSWAP: tmp_path / "G.pth", ARCFACE: tmp_path / "arcface.pt"}, arcface_depth=50)
-    assert loaded.simswap is not None and loaded.arcface is not None
-    assert not loaded.arcface.training and not any(p.requires_grad for p in loaded.simswap.parameters())
-    assert torch.equal(loaded.arcface.fc.bias, torch.full((512,), 0.25))
-    only_arcface = load_official_models({ARCFACE: str(tmp_path / "arcface.pt")}, arcface_depth=50)
-    assert only_arcface.simswap is None and only_arcface.arcface is not None
-    assert load_official_models({}) == (None, None, None)
-
-
-def test_official_model_errors_are_typed(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="needs"):
-        load_official_models({SIMSWAP: tmp_path / "G.pth"})
-    with pytest.raises(ModelError, match="no official threat model"):
-        load_official_models({"simswap-512": tmp_path / "G.pth"})
+    loaded_arc, loaded_gen = load_arcface(tmp_path / "arcface.pt", 50), load_simswap_generator(tmp_path / "G.pth")
+    assert not loaded_arc.training and not any(p.requires_grad for p in loaded_gen.parameters())
+    assert torch.equal(loaded_arc.fc.bias, torch.full((512,), 0.25))
     with pytest.raises(CheckpointReadError):
-        load_official_models({ARCFACE: tmp_path / "missing.pt"})
+        load_arcface(tmp_path / "missing.pt", 50)
