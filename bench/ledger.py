@@ -84,7 +84,7 @@ def main() -> None:
     }
     try:
         keys = _Keys()
-        ledger = open_ledger(settings, KEY, publisher_keys=keys)  # type: ignore[arg-type]
+        ledger = open_ledger(settings, KEY, publisher_keys=keys)
         assert ledger.unavailable is None, ledger.unavailable
         client = ledger.client
         assert client is not None
