@@ -52,7 +52,7 @@ HELD_OUT: tuple[str, ...] = ("faceapi-ssd", "faceapi-landmarks68", "faceapi-reco
 _SURROGATES = {"fomm-mini-a": 1.0, "faceswap-ae": 1.0}
 #: The real front-end networks attacked white-box (their loss terms are break-normalised,
 #: ``shield.adversarial.attacks.front_end``, so one weight each balances them).
-_FRONT_END_FAST = {"blazeface-short": 1.0, "dlib-mmod": 1.0, "facemesh": 1.0}
+_FRONT_END_FAST = {"mtcnn": 1.0, "blazeface-short": 1.0, "dlib-mmod": 1.0, "facemesh": 1.0, "dlib-resnet": 1.0}
 _FRONT_END = {"mtcnn": 1.0, "blazeface-short": 1.0, "blazeface-full": 1.0, "dlib-mmod": 1.0, "facemesh": 1.0, "dlib-resnet": 1.0}
 _OFFICIAL = {"fomm-vox-256": 1.0, "simswap-224": 1.0, "arcface-r100": 1.0}
 
@@ -82,6 +82,8 @@ class Preset:
             registry by :func:`check_weights`.
         output_only: loss on the generators' outputs only, no auxiliary term (keypoints):
             the published baseline.
+        terms_per_step: loss terms evaluated per attack step, drawn at random (None:
+            every term every step); see ``WeightedObjective``.
         seconds_per_face: documented time target on the reference machine.
     """
 
@@ -99,6 +101,7 @@ class Preset:
     perceptual: bool = True
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_SURROGATES)))
     output_only: bool = False
+    terms_per_step: int | None = None
     seconds_per_face: float = 0.0
 
     def attacked(self) -> list[str]:
@@ -112,12 +115,13 @@ class Preset:
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
-            name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=10, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=MappingProxyType({**_FRONT_END_FAST, **_SURROGATES}), seconds_per_face=5.0,
+            name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=12, momentum=0.5, eot=None,
+            motions=6, motions_per_step=2, weights=MappingProxyType({**_FRONT_END_FAST, **_SURROGATES}), terms_per_step=2,
+            seconds_per_face=5.0,
         ),
         "balanced": Preset(
-            name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=30, momentum=0.5, eot=EotConfig(),
-            motions=12, motions_per_step=2, seconds_per_face=20.0,
+            name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=40, momentum=0.5, eot=EotConfig(),
+            motions=12, motions_per_step=2, terms_per_step=3, seconds_per_face=20.0,
             weights=MappingProxyType({**_FRONT_END, **_SURROGATES, **_OFFICIAL}),
         ),
         "max": Preset(

@@ -286,7 +286,7 @@ def protect_tensor_region(
 
 
 def _attack(x: torch.Tensor, region: _Region, models: Sequence[Target], preset: Preset, gen: torch.Generator) -> torch.Tensor:
-    objective = WeightedObjective(_terms(models, region, preset, gen))
+    objective = WeightedObjective(_terms(models, region, preset, gen), sample=preset.terms_per_step)
     objective.prepare(x)
     budget = _budget(x, region.mask, preset)
     attack = PGD(

@@ -428,12 +428,23 @@ class ArcFacePushAway(IdentityPushAway):
 
 
 class WeightedObjective:
-    """Weighted sum of loss terms: the :class:`~shield.adversarial.attacks.base.Objective` of an attack."""
+    """Weighted sum of loss terms: the :class:`~shield.adversarial.attacks.base.Objective` of an attack.
 
-    def __init__(self, terms: Sequence[LossTerm]) -> None:
+    Args:
+        terms: the loss terms.
+        sample: evaluate only this many terms per call, drawn at random with the call's
+            generator (None: all). The sum is rescaled by ``len(terms) / sample``, so it is
+            an unbiased estimate of the full objective; each step costs a fraction of an
+            ensemble pass, and the drawn subsets act as an ensemble dropout.
+    """
+
+    def __init__(self, terms: Sequence[LossTerm], *, sample: int | None = None) -> None:
         if not terms:
             raise ValueError("an objective needs at least one term")
+        if sample is not None and sample < 1:
+            raise ValueError(f"sample: expected >= 1, got {sample}")
         self.terms = tuple(terms)
+        self.sample = sample
 
     def networks(self) -> Sequence[nn.Module]:
         seen: dict[int, nn.Module] = {}
@@ -447,11 +458,17 @@ class WeightedObjective:
             term.prepare(clean)
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        active = [t for t in self.terms if t.weight != 0]
+        scale = 1.0
+        if self.sample is not None and self.sample < len(active):
+            pick = torch.randperm(len(active), generator=gen)[: self.sample].tolist()
+            scale = len(active) / self.sample
+            active = [active[i] for i in sorted(pick)]
         total = x.new_zeros(())
-        for term in self.terms:
-            if term.weight != 0:
-                total = total + term.weight * term(x, gen)
-        return total
+        for term in active:
+            total = total + term.weight * term(x, gen)
+        return total * scale
 
     def __repr__(self) -> str:
-        return "WeightedObjective(" + ", ".join(map(repr, self.terms)) + ")"
+        sample = f", sample={self.sample}" if self.sample is not None else ""
+        return "WeightedObjective(" + ", ".join(map(repr, self.terms)) + sample + ")"
