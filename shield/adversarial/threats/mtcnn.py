@@ -33,7 +33,7 @@ class LateStages(nn.Module):
         return Candidates(torch.cat([s.rnet.boxes, s.onet.boxes]), torch.cat([s.rnet.scores, s.onet.scores]))
 
     def detect(self, image: torch.Tensor) -> Sequence[Detection]:
-        return self.mtcnn.detect(image)  # type: ignore[operator, no-any-return]
+        return self.mtcnn.detect(image)  # type: ignore[operator]
 
 
 class Mtcnn(DetectorTarget):
