@@ -80,7 +80,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "port_detections": n_port,
         "dlib_boxes_matched_by_port": sum(r["dlib_matched"] for r in rows) / n_ref if n_ref else None,
         "port_boxes_matched_by_dlib": sum(r["port_matched"] for r in rows) / n_port if n_port else None,
-        "images_with_identical_boxes": sum(r["identical_boxes"] for r in rows) / max(len(rows), 1),
+        "images_with_identical_boxes": sum(r["identical_boxes"] for r in rows) / len(rows) if rows else None,
         "max_abs_confidence_diff": max((r["max_abs_confidence_diff"] for r in rows), default=0.0),
     }
 

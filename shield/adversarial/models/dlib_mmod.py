@@ -23,7 +23,8 @@ dnn/layers.h, dnn/loss.h, image_processing/box_overlap_testing.h):
   (``tiled_pyramid_to_image``: point_up = p*6/5 + 0.3 per level);
 - detections: raw score > 0 (``adjust_threshold``), sorted by score, greedy NMS with the
   file's ``overlaps_nms`` (IoU over the bounding box of both, 0.338; covered 1.0) on the
-  rounded rectangles, as ``loss_mmod_::to_label``; the python binding at upsample 0.
+  rectangles rounded half away from zero (dlib 20's drectangle -> rectangle), as
+  ``loss_mmod_::to_label``; the python binding at upsample 0.
 
 Boxes here are ``(left, top, right + 1, bottom + 1)`` of dlib's inclusive rectangles, in
 input pixels (the convention of :mod:`shield.faces.detect`).
@@ -51,6 +52,7 @@ __all__ = [
     "DlibMmodDetector",
     "load_dlib_mmod",
     "DEFAULT_THRESHOLD",
+    "round_rect",
     "SCORE_SCALE",
     "SOURCE",
     "LICENSE",
@@ -207,7 +209,7 @@ class DlibMmodDetector(nn.Module):
         boxes = self._boxes(tiles, raw.shape[2], raw.shape[3])[keep]
         # dlib: sort descending by score, then convert each drectangle to rectangle.
         order = np.argsort(-scores[keep], kind="stable")
-        rounded = np.floor(boxes[order] + 0.5).astype(np.int64)
+        rounded = round_rect(boxes[order])
         kept = _mmod_nms(rounded, self.nms_iou, self.nms_covered)
         return [
             Detection(
@@ -269,6 +271,15 @@ def _load_affine(i: int, affine: nn.Module, layer: object) -> None:
         raise DlibLayoutError(f"layer {i}: expected bn_con/affine_con, found {type(layer).__name__}")
     _copy(affine.gamma, layer.gamma.reshape(-1), i, "gamma")
     _copy(affine.beta, layer.beta.reshape(-1), i, "beta")
+
+
+def round_rect(drects: np.ndarray) -> np.ndarray:
+    """dlib 20's drectangle -> rectangle conversion: each side rounded half away from zero.
+
+    (dlib's integer points round with floor(x + 0.5) instead; the two differ only at
+    negative halves, i.e. windows hanging over the image's left or top edge.)
+    """
+    return (np.sign(drects) * np.floor(np.abs(drects) + 0.5)).astype(np.int64)
 
 
 def _mmod_nms(rects: np.ndarray, iou: float, covered: float) -> list[int]:

@@ -29,6 +29,7 @@ from shield.adversarial.models.dlib_mmod import (
     SOURCE,
     DlibMmodDetector,
     load_dlib_mmod,
+    round_rect,
 )
 from shield.adversarial.models.dlib_mmod_dat import parse_mmod_network, read_mmod_network
 from shield.adversarial.models.dlib_mmod_pyramid import dlib_resize, pyramid_layout
@@ -38,12 +39,13 @@ from shield.tensors import to_tensor
 
 torch.set_num_threads(1)
 
-# Measured on astronaut and the 85 shared photos at a longer side of 800 px
-# (bench/ports/dlib_mmod.py): every dlib rectangle is reproduced exactly and the
-# confidences differ by <= 3e-6 (float32 summation order in the convolutions).
+# Measured on astronaut, the 85 shared photos and the 12 no-face images at a longer side of
+# 800 px (bench/ports/dlib_mmod.py): every dlib rectangle is reproduced to the pixel and
+# the confidences differ by <= 3e-6 (float32 summation order in the convolutions).
 SCORE_TOL = 1e-4
-#: Shared photos compared in the quick test (longer side cut to 400 px for dlib's speed).
-QUICK_PHOTOS = ("deepface_couple.jpg", "deepface_img1.jpg", "deepface_img11.jpg")
+#: Shared photos compared in the quick test, with the longer side they are cut to (dlib's
+#: CPU detector is slow); the selfie has a face over the left edge (negative coordinates).
+QUICK_PHOTOS = (("deepface_couple.jpg", 400), ("deepface_img1.jpg", 400), ("deepface_selfie-many-people.jpg", 800))
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +94,8 @@ def test_astronaut_matches_dlib(port: DlibMmodDetector, reference: Any) -> None:
 
 
 def test_shared_photos_match_dlib(shared_data: Path, port: DlibMmodDetector, reference: Any) -> None:
-    for name in QUICK_PHOTOS:
-        rgb = _photo(shared_data / "photos" / name, 400)
+    for name, side in QUICK_PHOTOS:
+        rgb = _photo(shared_data / "photos" / name, side)
         ref = _dlib_detections(reference, rgb)
         assert ref, f"{name}: dlib finds no face at this size"
         _assert_same(port.detect(to_tensor(rgb)), ref, name)
@@ -139,7 +141,7 @@ def test_candidates_backward_on_astronaut(port: DlibMmodDetector) -> None:
 
 
 def test_candidates_backward_on_a_photo(shared_data: Path, port: DlibMmodDetector) -> None:
-    _check_gradient(port, _photo(shared_data / "photos" / QUICK_PHOTOS[1], 320))
+    _check_gradient(port, _photo(shared_data / "photos" / QUICK_PHOTOS[1][0], 320))
 
 
 def test_candidates_agree_with_detect(port: DlibMmodDetector) -> None:
@@ -177,6 +179,15 @@ def test_runs_on_cuda() -> None:
     cand = model.candidates(image.requires_grad_(True))
     cand.scores.max().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_rect_rounding_is_dlibs() -> None:
+    """Windows over the left/top edge have negative half coordinates; dlib rounds them away from 0."""
+    dlib = pytest.importorskip("dlib")
+    values = np.array([[-4.5, -1.5, 74.5, -0.5], [-0.49, 2.5, 3.5000001, -7.2], [10.5, -10.5, 0.5, -0.0]])
+    for row, ours in zip(values, round_rect(values)):
+        rect = dlib.rectangle(dlib.drectangle(*row))
+        assert tuple(ours) == (rect.left(), rect.top(), rect.right(), rect.bottom())
 
 
 # --- the tiled pyramid ------------------------------------------------------------------
