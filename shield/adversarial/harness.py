@@ -33,7 +33,7 @@ from PIL import Image
 from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces
 from shield.adversarial.metrics import psnr, ssim
 from shield.adversarial.pipeline_check import FrontEnd, pipeline_verdict
-from shield.adversarial.presets import RUIZ_BASELINE, Preset, get_preset
+from shield.adversarial.presets import HELD_OUT, RUIZ_BASELINE, Preset, get_preset
 from shield.adversarial.protect import ProtectionResult, protect_pixels
 from shield.adversarial.threats import Target
 from shield.tensors import to_tensor
@@ -155,7 +155,7 @@ def run_harness(
     photos: Sequence[Path],
     *,
     attacked: Sequence[Target],
-    held_out: Sequence[Target],
+    measured: Sequence[Target],
     front_ends: Mapping[str, FrontEnd],
     config: HarnessConfig = HarnessConfig(),
     progress: Callable[[str], None] | None = None,
@@ -166,13 +166,14 @@ def run_harness(
     Args:
         photos: photo files; the largest face of each is evaluated (photos without a face are listed and skipped).
         attacked: the networks our preset and the baseline attack (white-box).
-        held_out: networks never attacked (transfer).
+        measured: networks this preset does not attack, measured too: the held-out
+            transfer networks (``presets.HELD_OUT``) and the ones only other presets attack.
         front_ends: stand-in swap front-ends for the pipeline break test, by name.
         keep_images: called per photo with the clean, protected and baseline images (sample grids).
     """
     preset = get_preset(config.strength)
     methods = {"ours": preset, "baseline": baseline_for(preset, config.baseline)}
-    evaluated = [*attacked, *held_out]
+    evaluated = [*attacked, *measured]
     rows: list[dict[str, Any]] = []
     for index, path in enumerate(photos):
         rgb = _fit(np.array(Image.open(path).convert("RGB")))
@@ -201,6 +202,7 @@ def run_harness(
         if progress is not None:
             progress(path.name)
     roles = {t.name: (t.role.value, t.pretrained, t in attacked) for t in evaluated}
+    held_out = [t.name for t in measured if t.name in HELD_OUT]
     return {
         "config": {
             "strength": preset.name,
@@ -208,6 +210,7 @@ def run_harness(
             "baseline": {"eps": methods["baseline"].eps, "alpha": methods["baseline"].alpha, "steps": methods["baseline"].steps},
             "seed": config.seed,
             "conditions": list(config.conditions),
+            "held_out": held_out,
             "max_side": MAX_SIDE,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
@@ -241,7 +244,7 @@ def summarise(
             "seconds_per_face": float(np.mean([p["seconds"] for p in part])) if part else None,
         }
         for name, (role, pretrained, attacked) in roles.items():
-            entry: dict[str, Any] = {"role": role, "pretrained": pretrained, "attacked": attacked}
+            entry: dict[str, Any] = {"role": role, "pretrained": pretrained, "attacked": attacked, "held_out": name in HELD_OUT}
             for cond in conditions:
                 rate, tested = _rate([p["models"].get(name, {}).get(cond, {}).get("broken") for p in part])
                 entry[CONTRACT_KEYS[cond]] = rate

@@ -115,14 +115,14 @@ class Preset:
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
-            name="fast", eps=16 / 255, rms=4 / 255, alpha=1.5 / 255, steps=12, momentum=0.5, eot=None,
-            motions=6, motions_per_step=2, weights=MappingProxyType({**_FRONT_END_FAST, **_SURROGATES}), terms_per_step=2,
+            name="fast", eps=16 / 255, rms=4 / 255, alpha=2 / 255, steps=12, momentum=0.5, eot=None,
+            motions=6, motions_per_step=2, weights=MappingProxyType(dict(_FRONT_END_FAST)), terms_per_step=3,
             seconds_per_face=5.0,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=40, momentum=0.5, eot=EotConfig(),
             motions=12, motions_per_step=2, terms_per_step=3, seconds_per_face=20.0,
-            weights=MappingProxyType({**_FRONT_END, **_SURROGATES, **_OFFICIAL}),
+            weights=MappingProxyType({**_FRONT_END, **_OFFICIAL}),
         ),
         "max": Preset(
             name="max", eps=16 / 255, rms=4 / 255, alpha=0.75 / 255, steps=80, momentum=0.5, eot=EotConfig(),

@@ -54,8 +54,8 @@ def protection(
 
     from shield.adversarial.harness import HarnessConfig, run_harness
     from shield.adversarial.pipeline_check import FaceApi, FrontEnd, MtcnnDlib
-    from shield.adversarial.presets import HELD_OUT, get_preset
-    from shield.adversarial.threats import load_ensemble, load_targets
+    from shield.adversarial.presets import get_preset
+    from shield.adversarial.threats import load_ensemble, names
 
     dev = device or settings().device
     if dev == "cpu":
@@ -63,7 +63,8 @@ def protection(
     photos = benchmark_photos(photos_dir, skip, limit)
     preset = get_preset(strength)
     attacked = load_ensemble(dict(preset.weights), dev)
-    held_out = load_targets([n for n in HELD_OUT if n != "fomm-mini-b"] + ["fomm-mini-b"], dev)
+    others = [n for n in names() if n not in {t.name for t in attacked}]
+    measured = load_ensemble({n: 1.0 for n in others}, dev)  # official checkpoints only when imported
     front_ends: dict[str, FrontEnd] = {"mtcnn+dlib": MtcnnDlib(dev), "face-api.js": FaceApi(dev)}
     grids = None
     if plot_out is not None:
@@ -73,7 +74,7 @@ def protection(
             save_grid(images, plot_out.with_name(f"{plot_out.stem}_grid_{photo}.png"))
 
     report = run_harness(
-        photos, attacked=attacked, held_out=held_out, front_ends=front_ends,
+        photos, attacked=attacked, measured=measured, front_ends=front_ends,
         config=HarnessConfig(strength=strength, seed=seed), progress=lambda name: notice(f"evaluated {name}"), keep_images=grids,
     )  # fmt: skip
     report = {"command": _command(), **report}
