@@ -51,6 +51,7 @@ from shield.errors import ModelError
 __all__ = [
     "DlibMmodDetector",
     "load_dlib_mmod",
+    "WeightsChecksumMismatch",
     "DEFAULT_THRESHOLD",
     "round_rect",
     "SCORE_SCALE",

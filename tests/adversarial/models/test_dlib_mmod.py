@@ -28,6 +28,7 @@ from shield.adversarial.models.dlib_mmod import (
     SIZE_BYTES,
     SOURCE,
     DlibMmodDetector,
+    WeightsChecksumMismatch,
     load_dlib_mmod,
     round_rect,
 )
@@ -287,3 +288,14 @@ def test_other_architecture_is_rejected(dat_bytes: bytes, tmp_path: Path) -> Non
         load_dlib_mmod(path=bad)
     with pytest.raises(ModelError, match="cannot read"):
         load_dlib_mmod(path=tmp_path / "missing.dat")
+
+
+def test_packaged_file_with_other_bytes_is_refused(dat_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shield.faces.dlib_models as dlib_models
+
+    other = tmp_path / "mmod_human_face_detector.dat"
+    other.write_bytes(dat_bytes[:-4] + b"\x00\x00\x80\x3f")  # last weight changed
+    monkeypatch.setattr(dlib_models, "dlib_model_path", lambda name: other)
+    with pytest.raises(WeightsChecksumMismatch, match="SHA-256") as info:
+        load_dlib_mmod()
+    assert isinstance(info.value, ModelError) and "face-recognition-models==0.3.0" in info.value.fix
