@@ -87,12 +87,14 @@ class HarnessConfig:
             both attack the same networks).
         seed: seed of every protection run (the photo index is added).
         conditions: names from :data:`CONDITIONS`.
+        with_baseline: also run the baseline (off for trade-off sweeps).
     """
 
     strength: str | Preset = "balanced"
     baseline: Preset = RUIZ_BASELINE
     seed: int = 0
     conditions: tuple[str, ...] = tuple(CONDITIONS)
+    with_baseline: bool = True
 
 
 def baseline_for(preset: Preset, baseline: Preset = RUIZ_BASELINE) -> Preset:
@@ -172,7 +174,9 @@ def run_harness(
         keep_images: called per photo with the clean, protected and baseline images (sample grids).
     """
     preset = get_preset(config.strength)
-    methods = {"ours": preset, "baseline": baseline_for(preset, config.baseline)}
+    methods = {"ours": preset}
+    if config.with_baseline:
+        methods["baseline"] = baseline_for(preset, config.baseline)
     evaluated = [*attacked, *measured]
     rows: list[dict[str, Any]] = []
     for index, path in enumerate(photos):
@@ -207,7 +211,8 @@ def run_harness(
         "config": {
             "strength": preset.name,
             "weights": dict(preset.weights),
-            "baseline": {"eps": methods["baseline"].eps, "alpha": methods["baseline"].alpha, "steps": methods["baseline"].steps},
+            "rms": preset.rms,
+            "baseline": {k: getattr(methods["baseline"], k) for k in ("eps", "alpha", "steps")} if "baseline" in methods else None,
             "seed": config.seed,
             "conditions": list(config.conditions),
             "held_out": held_out,
@@ -216,7 +221,7 @@ def run_harness(
             "threads": torch.get_num_threads(),
         },
         "photos": rows,
-        **summarise(rows, roles, list(front_ends), config.conditions),
+        **summarise(rows, roles, list(front_ends), config.conditions, with_baseline=config.with_baseline),
     }
 
 
@@ -226,7 +231,12 @@ def _rate(values: Sequence[bool | None]) -> tuple[float | None, int]:
 
 
 def summarise(
-    rows: Sequence[Mapping[str, Any]], roles: Mapping[str, tuple[str, bool, bool]], pipelines: Sequence[str], conditions: Sequence[str]
+    rows: Sequence[Mapping[str, Any]],
+    roles: Mapping[str, tuple[str, bool, bool]],
+    pipelines: Sequence[str],
+    conditions: Sequence[str],
+    *,
+    with_baseline: bool = True,
 ) -> dict[str, Any]:
     """``summary`` (ours), ``baseline_summary`` and ``ratios`` from per-photo rows.
 
@@ -255,7 +265,10 @@ def summarise(
         }
         return out
 
-    ours, base = block("ours"), block("baseline")
+    ours = block("ours")
+    if not with_baseline:
+        return {"summary": ours}
+    base = block("baseline")
     ratios: dict[str, Any] = {}
     for name in roles:
         pair = {}

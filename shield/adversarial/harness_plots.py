@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_report", "save_grid"]
+__all__ = ["plot_report", "plot_tradeoff", "save_grid"]
 
 _JPEG = ("none", "jpeg90", "jpeg75", "jpeg50")
 _KEYS = {"none": "disruption", "jpeg90": "disruption_jpeg90", "jpeg75": "disruption_jpeg75", "jpeg50": "disruption_jpeg50", "resize50": "disruption_resize50"}
@@ -103,3 +103,30 @@ def save_grid(images: Mapping[str, Any], out: Path, size: int = 256) -> None:
     row = np.concatenate([tile(p) for p in panels], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(row).save(out)
+
+
+def plot_tradeoff(doc: Mapping[str, Any], out: Path) -> None:
+    """Break rate vs PSNR over the RMS budgets of a trade-off sweep, per role and for the pipelines."""
+    plt = _plt()
+    points = doc["points"]
+    psnrs = [p["psnr"] for p in points]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
+    for ax, cond in zip(axes, ("none", "jpeg75")):
+        key = _KEYS[cond]
+        models = [k for k, v in points[0].items() if isinstance(v, dict) and "role" in v]
+        for m in models:
+            ys = [p[m][key] if p[m][key] is not None else np.nan for p in points]
+            ax.plot(psnrs, ys, "-" if points[0][m]["attacked"] else "--", marker="o", label=m)
+        for name in points[0]["pipeline"]:
+            ys = [p["pipeline"][name][key] if p["pipeline"][name][key] is not None else np.nan for p in points]
+            ax.plot(psnrs, ys, "k-" if "mtcnn" in name else "k--", lw=3, marker="s", label=f"pipeline {name}")
+        ax.axvline(35, color="grey", ls=":")
+        ax.set_xlabel("PSNR of the protected photo (dB); points: RMS budgets " + ", ".join(f"{p['rms_255']:g}" for p in points) + " /255")
+        ax.set_ylabel("break rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("no processing" if cond == "none" else "after JPEG 75")
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

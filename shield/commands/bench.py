@@ -38,6 +38,7 @@ def bench() -> None:
 @click.option("--strength", type=click.Choice(["fast", "balanced", "max"]), default="balanced", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the protection runs.")
 @click.option("--device", default=None, help="torch device (default: SHIELD_DEVICE, else cpu).")
+@click.option("--tradeoff-rms", default=None, help="Instead of the main run: comma-separated RMS budgets in 1/255 units; our preset only, no JPEG 90/50; a break-rate-vs-PSNR curve.")
 def protection(
     photos_dir: Path,
     driving_dir: Path | None,
@@ -48,6 +49,7 @@ def protection(
     strength: str,
     seed: int,
     device: str | None,
+    tradeoff_rms: str | None,
 ) -> None:
     """Protect photos and run every network's break test, ours vs Ruiz et al. 2020, white-box and held out."""
     import torch
@@ -73,6 +75,26 @@ def protection(
         def grids(photo: str, images: dict[str, Any]) -> None:
             save_grid(images, plot_out.with_name(f"{plot_out.stem}_grid_{photo}.png"))
 
+    if tradeoff_rms:
+        from dataclasses import replace
+
+        points = []
+        for rms in _numbers(tradeoff_rms):
+            point = replace(preset, name=f"{preset.name}-rms{rms:g}", rms=rms / 255, eps=max(preset.eps, 4 * rms / 255))
+            config = HarnessConfig(strength=point, seed=seed, conditions=("none", "jpeg75"), with_baseline=False)
+            doc = run_harness(photos, attacked=attacked, measured=measured, front_ends=front_ends, config=config)
+            points.append({"rms_255": rms, "eps_255": point.eps * 255, **doc["summary"]})
+            notice(f"trade-off point rms {rms:g}/255 done")
+        report = {"command": _command(), "points": points}
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(report, indent=1))
+        if plot_out is not None:
+            from shield.adversarial.harness_plots import plot_tradeoff
+
+            plot_tradeoff(report, plot_out)
+        emit_json(points)
+        return
     report = run_harness(
         photos, attacked=attacked, measured=measured, front_ends=front_ends,
         config=HarnessConfig(strength=strength, seed=seed), progress=lambda name: notice(f"evaluated {name}"), keep_images=grids,
