@@ -38,7 +38,7 @@ from shield.adversarial.protect import ProtectionResult, protect_pixels
 from shield.adversarial.threats import Target
 from shield.tensors import to_tensor
 
-__all__ = ["Condition", "CONDITIONS", "CONTRACT_KEYS", "HarnessConfig", "run_harness", "baseline_for", "summarise"]
+__all__ = ["Condition", "CONDITIONS", "CONTRACT_KEYS", "HarnessConfig", "run_harness", "baseline_for", "summarise", "merge_reports"]
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +279,29 @@ def summarise(
     for name, (role, pretrained, attacked) in roles.items():
         ours[name]["baseline"] = {k: v for k, v in base[name].items() if k.startswith("disruption")}
     return {"summary": ours, "baseline_summary": base, "ratios": ratios}
+
+
+def merge_reports(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report from runs of the same configuration on different photos (``--skip``/``--limit`` parts).
+
+    Raises:
+        ValueError: the parts differ in preset, weights, seed or conditions.
+    """
+    if not docs:
+        raise ValueError("nothing to merge")
+    first = docs[0]["config"]
+    keys = ("strength", "weights", "seed", "conditions")
+    for doc in docs[1:]:
+        if any(doc["config"].get(k) != first.get(k) for k in keys):
+            raise ValueError("the parts were run with different settings")
+    rows = [row for doc in docs for row in doc["photos"]]
+    summary = docs[0]["summary"]
+    roles = {k: (v["role"], v["pretrained"], v["attacked"]) for k, v in summary.items() if isinstance(v, dict) and "role" in v}
+    pipelines = list(summary.get("pipeline", {}))
+    with_baseline = "baseline_summary" in docs[0]
+    return {
+        "command": [doc.get("command") for doc in docs],
+        "config": first,
+        "photos": rows,
+        **summarise(rows, roles, pipelines, first["conditions"], with_baseline=with_baseline),
+    }

@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data
 from toy_threat import ToyBlur
 
-from shield.adversarial.harness import CONTRACT_KEYS, HarnessConfig, baseline_for, run_harness
+from shield.adversarial.harness import CONTRACT_KEYS, HarnessConfig, baseline_for, merge_reports, run_harness
 from shield.adversarial.presets import PRESETS, RUIZ_BASELINE
 from shield.adversarial.threats import register, unregister
 
@@ -47,6 +47,11 @@ def test_the_report_keeps_its_contract_for_every_network_and_both_methods(photo:
     row = report["photos"][0]
     assert set(row["ours"]["models"]["toy-blur"]) == {"none", "jpeg75"}
     assert row["baseline"]["psnr"] < row["ours"]["psnr"] + 20
+    merged = merge_reports([report, report])
+    assert len(merged["photos"]) == 2 and merged["summary"]["photos"] == 2
+    assert merged["summary"]["toy-blur"]["disruption"] == entry["disruption"]
+    with pytest.raises(ValueError):
+        merge_reports([report, {**report, "config": {**report["config"], "seed": 9}}])
 
 
 def test_the_baseline_is_ruiz_2020_on_our_networks() -> None:
