@@ -1,32 +1,33 @@
 """Strength presets of the adversarial protection (`shield protect --strength`).
 
-Each preset is one frozen row of :data:`PRESETS`. Times are per face on the
-project's reference machine (2 shared CPU cores, torch CPU, 64 px surrogates plus
-the 150 px dlib descriptor); effects are the white-box self-check on the shipped
-surrogates -- see bench/README.md ("Adversarial protection") for measured values.
+Each preset is one frozen row of :data:`PRESETS`: a budget, an effort, and the ensemble
+of real networks it attacks (model name -> weight, checked against the plug-in
+registry). Measured times and break rates are in bench/README.md ("Protection against
+real networks"); the targets are below.
 
-All three share the same visibility budget: an RMS (L2) budget of 4/255 over the
-face region (face-region PSNR about 36 dB, whole photo higher) under an L-inf cap of
-16/255 that is halved in flat areas by texture masking. They differ in effort:
+All three share the visibility budget: an RMS (L2) budget of 4/255 over the face region
+(face-region PSNR about 36 dB, the whole photo higher) under an L-inf cap of 16/255,
+halved in flat areas by texture masking, enforced again on the final 8-bit image. The
+front-end loss terms are break-normalised (``shield.adversarial.attacks.front_end``), so
+every attacked network weighs 1.
 
-- ``fast`` (target <= 5 s per face; measured 4.4 s): 10 steps, no transformation robustness, no
-  identity term, and no official SimSwap/ArcFace or FOMM vox-256 terms even when imported
-  (about 5 s and 3 s per step on CPU; they make ``balanced`` and ``max`` minutes per face).
-- ``balanced`` (target <= 20 s per face, measured 9.8 s; the default): 30 steps with expectation over
-  JPEG 50-95 / resize / shift / blur, momentum, identity push-away.
-- ``max`` (measured 65 s per face; about 6x ``balanced``): 80 steps, two
-  transformations per step, a larger motion bank.
+- ``fast`` (target <= 5 s per face on 2 cores): 12 steps, no transformation
+  robustness, three of the five networks' terms per step (MTCNN, BlazeFace short range,
+  dlib mmod, FaceMesh, dlib ResNet).
+- ``balanced`` (target <= 20 s per face; the default): 40 steps with expectation over
+  JPEG 50-95 / rescale / shift / blur, momentum, three of the six networks' terms per
+  step (adds BlazeFace full range), plus the official checkpoints a user imported.
+- ``max`` (minutes per face): 80 steps, two transformations per step, every term of every
+  network each step, adds the CycleGAN generator and our surrogates.
 
-The times cover the shipped surrogates only: imported official SimSwap and ArcFace
-(224 px generator, IR-SE-101) and FOMM vox-256 add their own, much larger, cost to
-every step. Measured for vox-256 (random weights, full official architecture, 60 M
-parameters; torch CPU, one thread, batch 1): one PGD step -- the 256 px distortion
-term on one motion plus its keypoint term, forward and backward -- takes 3.2 s, against
-0.13 s for the 64 px ``fomm-mini-a`` step on two motions (25x); animating the clean
-references of a 12-motion bank takes 17 s, and its self-check (16 held-out motions,
-protected and clean) 22 s, paid only by presets that attack it (official models a
-preset leaves out are neither attacked nor self-checked). So with vox-256 imported
-``balanced`` takes about 2.5 minutes per face on one core and ``max`` about 10.
+Held out of every preset (:data:`HELD_OUT`), one network per role: face-api.js's SSD
+detector, 68-point landmarks and recognition net (a complete second tool), the 26-style
+network, and the second FOMM surrogate. The benchmarks measure transfer on them; no
+preset may attack them (:func:`check_weights` refuses).
+
+Imported official checkpoints add their own, much larger, cost to every step they are
+drawn in: one vox-256 FOMM step (256 px distortion on one motion plus its keypoints,
+forward and backward) takes about 3.2 s on one CPU thread, a SimSwap step about 5 s.
 """
 
 from __future__ import annotations
