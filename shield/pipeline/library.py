@@ -306,6 +306,8 @@ class PhotoWorker:
         except Exception as exc:  # noqa: BLE001 -- one bad photo never stops the run; the parent reports it
             if not _is_shield_error(exc):
                 log.exception("unexpected failure on %s", task.src)
+            if task.data is None:
+                shutil.rmtree(task.staged.parent, ignore_errors=True)
             return _Result(task.src, task.staged, error=f"{type(exc).__name__}: {exc}")
 
     def _protect(self, src: Path, out: Path, task: _Task) -> _Result:
