@@ -699,3 +699,18 @@ def test_concurrent_loads_keep_their_own_limits() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert results == ["64", "too large"] * 100 and Image.MAX_IMAGE_PIXELS == before
+
+
+def test_png_header_enlarged_after_the_fact_is_truncated_not_blank() -> None:
+    """A fuzz finding (issue 18): Pillow stops at the end of the zlib stream without an
+    error, so a PNG whose IHDR height was raised decoded as a huge mostly blank image."""
+    import struct
+    import zlib
+
+    from shield.imaging import TruncatedImageError, encode_png, load_image_bytes
+
+    png = bytearray(encode_png(np.zeros((16, 16, 3), dtype=np.uint8)))
+    struct.pack_into(">I", png, 20, 4096)  # height 16 -> 4096
+    struct.pack_into(">I", png, 29, zlib.crc32(bytes(png[12:29])))
+    with pytest.raises(TruncatedImageError, match="header needs"):
+        load_image_bytes(bytes(png), name="tall.png", max_pixels=10**8)

@@ -12,6 +12,7 @@ import io
 import logging
 import struct
 import threading
+import zlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +129,54 @@ def _peek_png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7 passes: (x start, y start, x step, y step), PNG 3rd ed. section 8.2.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_expected_bytes(width: int, height: int, depth: int, ctype: int, interlace: int) -> int | None:
+    channels = _PNG_CHANNELS.get(ctype)
+    if channels is None or depth not in (1, 2, 4, 8, 16):
+        return None
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * channels * depth + 7) // 8)
+
+    if interlace == 0:
+        return rows(width, height)
+    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0, (height - y0 + dy - 1) // dy if height > y0 else 0)
+               for x0, y0, dx, dy in _ADAM7)
+
+
+def _check_png_data(data: bytes, name: str) -> None:
+    """Refuse a PNG whose compressed image data inflates to fewer bytes than its header
+    needs. Pillow stops at the end of the zlib stream without an error and leaves the
+    missing rows blank, so a header enlarged after the fact (up to the pixel limit) would
+    otherwise decode into a huge, mostly empty image that every later stage must scan."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return
+    width, height, depth, ctype, _comp, _filt, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    expected = _png_expected_bytes(width, height, depth, ctype, interlace)
+    if expected is None:
+        return  # Pillow reports the unsupported header itself
+    inflater = zlib.decompressobj()
+    got, pos = 0, 8
+    while pos + 8 <= len(data) and got < expected:
+        (length,) = struct.unpack_from(">I", data, pos)
+        if data[pos + 4:pos + 8] == b"IDAT":
+            chunk = data[pos + 8:pos + 8 + length]
+            try:
+                while chunk and got < expected:
+                    got += len(inflater.decompress(chunk, 1 << 20))
+                    chunk = inflater.unconsumed_tail
+            except zlib.error:
+                return  # corrupt deflate data: Pillow's own error names it
+        pos += 12 + length
+    if got < expected:
+        raise TruncatedImageError(f"{name}: the PNG image data holds {got:,} of the {expected:,} bytes its "
+                                  f"{width} x {height} header needs")
+
+
 def _check_max_pixels(max_pixels: int) -> None:
     if not isinstance(max_pixels, int) or isinstance(max_pixels, bool):
         raise TypeError(f"max_pixels: expected int, got {type(max_pixels).__name__}")
@@ -187,6 +236,7 @@ def load_image_bytes(data: bytes, *, name: str, max_pixels: int) -> LoadedImage:
     check_extension(name, fmt)
     if fmt == "PNG" and (size := _peek_png_size(data)) is not None:
         _check_size(*size, name, max_pixels)
+        _check_png_data(data, name)
     with _pil_limits(max_pixels):
         try:
             im = Image.open(io.BytesIO(data), formats=[fmt])

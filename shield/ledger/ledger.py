@@ -127,7 +127,11 @@ class Ledger:
             raise DeploymentMissingError(
                 f"the registry {self.registry_address} is not on chain {chain_id} (chain state lost or wrong address)")
         if code != self.artifact.deployed_bytecode:
-            log.warning("the registry at %s runs other code than contracts/ShieldRegistry.json", self.registry_address)
+            # Another version speaks another ABI (e.g. records not yet keyed per publisher):
+            # reading it as this one would give wrong answers, so it is not used at all.
+            raise DeploymentMissingError(
+                f"the registry at {self.registry_address} runs other code than contracts/ShieldRegistry.json "
+                "(an older version of the registry?)")
         self.client = client
 
     def _online(self) -> RegistryClient:

@@ -21,10 +21,13 @@ from shield.ledger import (
     DeploymentMissingError,
     Devnet,
     PortBusyError,
+    Ledger,
     StateCorruptError,
     audit,
     open_ledger,
 )
+from shield.ledger.client import record_key
+from tests.ledger.conftest import make_keys
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +35,15 @@ pytestmark = [pytest.mark.chain, pytest.mark.skipif(not os.access(REPO / "node_m
                                                      reason="needs node_modules/.bin/anvil (run npm ci)")]
 
 KEY = (0xC0FFEE).to_bytes(32, "big")
+KEYS = make_keys("devnet test")
+
+
+def _open(cfg: Settings, start_devnet: bool = True) -> Ledger:
+    """Our publisher's ledger, registered (with its proof) whenever the chain is up."""
+    ledger = open_ledger(cfg, KEY, publisher_keys=KEYS, start_devnet=start_devnet)
+    if ledger.online:
+        ledger.register_publisher(KEYS.cert_fingerprint, KEYS.watermark_public_key)
+    return ledger
 
 
 def _req() -> AnchorRequest:
@@ -46,7 +58,7 @@ def chain_settings(settings: Settings, free_port: int) -> Iterator[Settings]:
 
 
 def test_records_survive_restart(chain_settings: Settings) -> None:
-    ledger = open_ledger(chain_settings, KEY)
+    ledger = _open(chain_settings)
     assert ledger.unavailable is None, ledger.unavailable
     single, members = _req(), [_req() for _ in range(3)]
     assert ledger.anchor(single).status is AnchorStatus.ANCHORED
@@ -57,7 +69,7 @@ def test_records_survive_restart(chain_settings: Settings) -> None:
     pid = devnet.pid()
     assert pid is not None and devnet.stop()
     assert devnet.status().running is False
-    ledger = open_ledger(chain_settings, KEY)  # restarts anvil from the saved state
+    ledger = _open(chain_settings)  # restarts anvil from the saved state
     assert devnet.pid() not in (None, pid)
     rec = ledger.lookup(single.asset_id)
     assert rec is not None and ledger.check(rec, single, None)
@@ -65,9 +77,8 @@ def test_records_survive_restart(chain_settings: Settings) -> None:
     assert rec is not None and ledger.check(rec, members[1], ledger.proof_for(members[1].asset_id))
     report = audit(chain_settings, ledger)
     kinds = sorted(e.kind for e in report.entries)
-    assert kinds == ["batch", "batch-member", "batch-member", "batch-member", "record"], report.entries
-    assert all("missing-on-chain" not in e.flags for e in report.entries)
-    assert all("unknown-publisher" in e.flags for e in report.entries)  # never registered
+    assert kinds == ["batch", "batch-member", "batch-member", "batch-member", "publisher", "record"], report.entries
+    assert all(e.flags == () for e in report.entries)  # registered with a proof that holds, nothing missing
     ledger.close()
 
 
@@ -100,38 +111,41 @@ _CRASHER = textwrap.dedent("""
 def test_kill9_mid_drain_loses_nothing_anchors_once(chain_settings: Settings, mode: str, n: int) -> None:
     env = {**os.environ, "SHIELD_HOME": str(chain_settings.home), "SHIELD_KEYS_DIR": str(chain_settings.keys_dir),
            "SHIELD_NODE_BIN": str(chain_settings.node_bin), "SHIELD_ANVIL_PORT": str(chain_settings.chain.anvil_port)}
+    _open(chain_settings).close()  # deploys the registry and registers the publisher
     proc = subprocess.run([sys.executable, "-c", _CRASHER, mode, str(n), KEY.hex()], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    ledger = open_ledger(chain_settings, KEY)
+    ledger = _open(chain_settings)
     outcomes = ledger.drain()
     assert all(o.status is AnchorStatus.ANCHORED for o in outcomes)
     assert not ledger.outbox.open_items()
     client = ledger.client
     assert client is not None
+    address = Account.from_key(KEY).address
     ids = [bytes([i + 1]) * 16 for i in range(5)]
-    assert all(r.exists for r in client.raw_records(ids))
+    assert all(r.exists for r in client.raw_records([record_key(address, i) for i in ids]))
     # Exactly one Anchored event per id and one batch: nothing was anchored twice.
     anchored = [bytes(e["topics"][1])[:16] for e in client.logs("Anchored", 0)]
     assert sorted(anchored) == sorted(ids)
     assert len(list(client.logs("BatchAnchored", 0))) == 1
     address = Account.from_key(KEY).address
-    assert client.w3.eth.get_transaction_count(address) == 7  # deploy + 5 records + 1 batch: no extra sends
+    # deploy + registration + 5 records + 1 batch: no extra sends
+    assert client.w3.eth.get_transaction_count(address) == 8
     ledger.close()
 
 
 def test_chain_down_queues_then_drains(chain_settings: Settings) -> None:
-    ledger = open_ledger(chain_settings, KEY, start_devnet=False)
+    ledger = _open(chain_settings, start_devnet=False)
     assert ledger.unavailable is not None
     req = _req()
     out = ledger.anchor(req)
     assert out.status is AnchorStatus.QUEUED and out.tx_hash is None
     ledger.close()
     remote_down = chain_settings.with_chain(rpc_url=f"http://127.0.0.1:{chain_settings.chain.anvil_port}", chain_id=31337)
-    ledger = open_ledger(remote_down, KEY)
+    ledger = _open(remote_down)
     assert ledger.anchor(_req()).status is AnchorStatus.QUEUED
     ledger.close()
-    ledger = open_ledger(chain_settings, KEY)
+    ledger = _open(chain_settings)
     outs = ledger.drain()
     assert len(outs) == 2 and all(o.status is AnchorStatus.ANCHORED for o in outs)
     assert ledger.lookup(req.asset_id) is not None
@@ -149,7 +163,7 @@ def test_busy_port_stale_pid_corrupt_state_lost_deployment(chain_settings: Setti
     devnet.dir.mkdir(parents=True, exist_ok=True)
     devnet.pid_file.write_text("999999")
     assert devnet.pid() is None and not devnet.pid_file.exists()
-    ledger = open_ledger(chain_settings, KEY)
+    ledger = _open(chain_settings)
     assert ledger.anchor(_req()).status is AnchorStatus.ANCHORED
     ledger.close()
     devnet.stop()
@@ -160,7 +174,7 @@ def test_busy_port_stale_pid_corrupt_state_lost_deployment(chain_settings: Setti
     assert devnet.state_file.read_bytes() == good[: len(good) // 2]  # never reset silently
     devnet.state_file.unlink()  # the user moves it aside: an empty chain, the old registry is gone
     devnet.start()
-    ledger = open_ledger(chain_settings, KEY)
+    ledger = _open(chain_settings)
     assert isinstance(ledger.unavailable, DeploymentMissingError)
     assert ledger.anchor(_req()).status is AnchorStatus.QUEUED
     ledger.close()

@@ -50,7 +50,7 @@ def test_round_trip_is_trusted_with_our_anchors(signed, dev_keys):
     assert report.shield.signed_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert report.soft_binding_asset_id == ASSET_ID
     # signer and hashes agree between signing and reading
-    assert report.signer.common_name == dev_keys.publisher_name
+    assert report.signer.common_name == dev_keys.publisher_name + " [DEVELOPMENT KEY]"  # development keys say so
     assert "root CA" in report.signer.issuer and report.signer.alg
     assert report.signer.cert_fingerprint == dev_keys.cert_fingerprint
     assert report.manifest_hash == signed.manifest_hash and len(signed.manifest_hash) == 32

@@ -63,4 +63,5 @@ def test_store_and_certificate_from_a_signed_png(dev_keys):
     assert label == signed.active_label
     chain = jumbf.cose_certificate_chain(cose)
     assert hashlib.sha256(chain[0]).digest() == dev_keys.cert_fingerprint
-    assert x509.load_der_x509_certificate(chain[0]).subject.rfc4514_string().endswith(dev_keys.publisher_name)
+    subject = x509.load_der_x509_certificate(chain[0]).subject.rfc4514_string()
+    assert dev_keys.publisher_name + " [DEVELOPMENT KEY]" in subject  # development certificates say so
