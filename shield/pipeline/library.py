@@ -415,7 +415,8 @@ def protect_library(
     try:
         commit = _Committer(manifest, ledger, outdir, options.batch_size)
         failures = commit.recover()
-        tasks, skipped, planned_failures = _plan(photos, manifest.rows(), outdir, protect_options.overwrite)
+        recovered = {row.output for row in commit.finished}
+        tasks, skipped, planned_failures = _plan(photos, manifest.rows(), outdir, protect_options.overwrite, recovered)
         failures += planned_failures
         _clear_orphans(outdir, manifest.rows())
         if progress:
@@ -442,7 +443,8 @@ def protect_library(
 
 
 def _plan(photos: list[tuple[Path, str]], rows: dict[str, _Row], outdir: Path, overwrite: bool,
-          ) -> tuple[list[tuple[str, _Task]], int, list[LibraryFailure]]:
+          recovered: set[str]) -> tuple[list[tuple[str, _Task]], int, list[LibraryFailure]]:
+    """What to protect; ``recovered`` photos were finished from a killed run's records just now."""
     tasks: list[tuple[str, _Task]] = []
     failures: list[LibraryFailure] = []
     skipped = 0
@@ -456,7 +458,7 @@ def _plan(photos: list[tuple[Path, str]], rows: dict[str, _Row], outdir: Path, o
         seen.add(rel)
         if row is not None and row.state == "done":
             if _verifies(final, row.request):
-                skipped += 1
+                skipped += rel not in recovered
                 continue
             if not overwrite:
                 failures.append(LibraryFailure(src, f"{final} is missing or changed since this run protected it "
@@ -493,6 +495,7 @@ class _Committer:
         from shield.imaging import atomic_write_bytes
 
         if result.data is not None:
+            result.staged.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(result.data, result.staged, overwrite=True)
         staged = str(result.staged.relative_to(self.outdir))
         assert result.outcome is not None
@@ -516,7 +519,10 @@ class _Committer:
                                                                 f"(asset {row.request.asset_id.hex()})"))
             elif row.state == "enqueued":
                 self._move(row)
-        self.flush()
+        if self.pending:
+            self.flush()
+        elif self.finished:
+            self._drain()
         return failures
 
     def flush(self) -> None:
@@ -531,6 +537,9 @@ class _Committer:
         self.manifest.mark([r.output for r in rows], "enqueued")
         for row in rows:
             self._move(row)
+        self._drain()
+
+    def _drain(self) -> None:
         for o in self.ledger.drain():
             self.outcomes[o.asset_id] = o
 
