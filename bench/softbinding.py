@@ -324,6 +324,50 @@ def false_matches(
     return out
 
 
+def explain_near(result: dict[str, Any], data: Path, limit: int) -> list[dict[str, Any]]:
+    """For the false-match queries within ``limit`` bits of an unrelated record: which
+    record it was (recomputed: the records are protected again with the same ids and key,
+    the query frames decoded again). Tells a real false match from the same picture
+    stored twice in the data set (a portrait that is also a clip's frame)."""
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"bench.softbinding").digest())
+    names: list[str] = []
+    index = fingerprint.MemoryIndex()
+    for photo in sorted((data / "photos").glob("*.jpg"))[: result["photos"]]:
+        aid = _asset_id(photo.name)
+        index.add(aid, fingerprint.compute(_protect(_load(photo), aid, key)))
+        names.append(photo.name)
+    rows = [r for r in result["false_matches"]["rows"] if r["pdq_nearest_unrelated"] <= limit]
+    wanted: dict[str, set[int]] = {}
+    for r in rows:
+        if r["kind"] == "video_frame":
+            clip, n = r["name"].split("#")
+            wanted.setdefault(clip, set()).add(int(n))
+    import av
+
+    pictures: dict[str, np.ndarray] = {}
+    for clip in sorted((data / "videos").glob("*.mp4")):
+        need = wanted.get(clip.stem, set()) | {0}  # the protected anchor is frame 0
+        with av.open(str(clip)) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i in need:
+                    pictures[f"{clip.stem}#{i}"] = frame.to_ndarray(format="rgb24")
+                if i >= max(need):
+                    break
+        aid = _asset_id(f"{clip.stem}#0")
+        index.add(aid, fingerprint.compute(_protect(pictures[f"{clip.stem}#0"], aid, key)))
+        names.append(f"{clip.stem}#0")
+    out = []
+    for r in rows:
+        rgb = pictures[r["name"]] if r["kind"] == "video_frame" else _load(data / "photos" / r["name"])
+        d = index.distances(fingerprint.compute(rgb))
+        own = r["name"].split("#")[0] + "#0" if r["kind"] == "video_frame" else r["name"]
+        d[[i for i, n in enumerate(names) if n == own]] = 10_000
+        i = int(np.argmin(d))
+        out.append({"query": r["name"], "nearest_record": names[i], "distance": int(d[i])})
+        log.info("%s -> %s at %d", r["name"], names[i], int(d[i]))
+    return out
+
+
 def timing(photo: Path, runs: int) -> dict[str, Any]:
     rgb = np.asarray(Image.fromarray(_load(photo)).resize((4000, 3000), Image.Resampling.BICUBIC))
     aid = _asset_id("12mp")
@@ -412,7 +456,17 @@ def main() -> None:
     ap.add_argument("--frames-per-clip", type=int, default=24)
     ap.add_argument("--runs", type=int, default=3, help="timing repetitions at 12 MP")
     ap.add_argument("--replot", action="store_true", help="only redraw --plot from an existing --json")
+    ap.add_argument(
+        "--explain-near", type=int, default=0, metavar="BITS",
+        help="add to an existing --json which records the false-match queries within BITS matched",
+    )
     args = ap.parse_args()
+    if args.explain_near:
+        earlier = json.loads(args.json.read_text())
+        earlier["false_matches"]["near_pairs"] = explain_near(earlier, args.data, args.explain_near)
+        earlier["false_matches"]["near_pairs_command"] = " ".join([".venv/bin/python", *sys.argv])
+        args.json.write_text(json.dumps(earlier, indent=1, default=float))
+        return
     if args.replot:
         plot(json.loads(args.json.read_text()), args.plot)
         return
