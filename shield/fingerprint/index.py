@@ -23,11 +23,11 @@ __all__ = ["MATCH_THRESHOLD", "Match", "FingerprintIndex", "MemoryIndex"]
 #: bench/results/softbinding.json): over 85 protected photos, copies re-encoded (JPEG
 #: 95..30), resized (0.5x..2x) or sent through resize-then-JPEG-75 chains stay within 24
 #: bits (0.5x) and mostly within 4; among 1108 never-protected images (1011 video frames,
-#: 12 non-faces, 85 unprotected originals) queried against 129 records, every one closer
-#: than 41 bits to a record of another file is the same picture stored twice in the data
-#: set (a portrait that is also a clip's frame, clips generated from one reference), and
-#: none of the rest comes closer than about 50. PDQ does not survive crops: a 10% crop
-#: moves it 86-124 bits (the soft-binding mark is the route there).
+#: 12 non-faces, 85 unprotected originals) queried against 129 records, the 30 that came
+#: within 40 bits of another file's record were each checked: all are the same picture
+#: stored twice in the data set (a portrait that is also a clip's frame, clips generated
+#: from one reference). PDQ does not survive crops: a 10% crop moves it 86-144 bits (the
+#: soft-binding mark is the route there).
 MATCH_THRESHOLD = 31
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 

@@ -28,11 +28,14 @@ Design (keyed spread spectrum in a canonical frame, with self-synchronisation):
   from the whitened image's autocorrelation, scans finely around it (0.15% steps), folds
   the frame modulo the tile and finds the phase by FFT correlation with the sync chips.
 
-Limits (measured in bench/results/softbinding.json): the mark needs pixels. From about
-700 px on the shorter side it survives JPEG down to q 30, 0.5x-2x resizes, a 10% crop and
-resize-then-JPEG-75 chains; on a 400-500 px photo it survives JPEG >= 75 (often 50),
-resizes and crops, but not a 0.5x resize followed by JPEG. The fingerprint
-(:mod:`shield.fingerprint`) is the second route there.
+Measured (bench/softbinding.py over the 85 shared photos, bench/results/softbinding.json):
+PSNR 45.3 dB (44.8 with the fragile mark on top); 12 MP embed 0.85 s, read 0.40 s
+(invisible-watermark dwtDct in the same run: 7.7 s, 41.4 dB). The mark needs pixels. From
+1000 px on the shorter side every copy was read: JPEG 95..30, resizes 0.5x..2x, 10% crops,
+resize-then-JPEG-75 chains. At 600-1000 px: JPEG 50 100%, JPEG 30 96%, 0.5x-then-JPEG-75
+82%. Under 600 px: JPEG 75 96%, JPEG 50 83%, JPEG 30 39%, and a 0.5x resize followed by
+JPEG 75 is never read; the fingerprint (:mod:`shield.fingerprint`) is the route there.
+No false reads: 0 of 1108 never-marked images, and no wrong asset id in 1445 reads.
 
 Keys and trust: :data:`DEFAULT_KEY` is public, so that anyone can read the asset id of a
 stripped copy and look it up. Anyone can therefore also read, strip or copy the mark onto
