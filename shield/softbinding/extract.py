@@ -29,7 +29,8 @@ __all__ = ["extract", "SYNC_Z_MIN", "MIN_KEPT"]
 log = logging.getLogger(__name__)
 
 #: A phase peak must stand this many standard deviations above the correlation surface
-#: before decoding is tried (the best of 4096 shifts of an unmarked image: about 3.5-4.5).
+#: before decoding is tried. It only saves time: unmarked images reach 3.5-6 (5.9 at most
+#: over 1108 in the bench) and are then rejected by the decoder's disagreement bound.
 SYNC_Z_MIN = 4.5
 #: Smallest share of the shorter side a crop may keep and still be searched for.
 MIN_KEPT = 0.75
