@@ -33,8 +33,8 @@ from shield.report import Verdict
 from tests.pipeline.conftest import make_settings
 from tests.security.conftest import build_png, chunks
 
-#: Cases per property: a few hundred in all, the quick run of `make test`.
-EXAMPLES = 60
+#: Cases per property (three properties, 210 cases): the quick run of `make test`.
+EXAMPLES = 70
 
 
 class Protected:
