@@ -15,9 +15,9 @@ Design (keyed spread spectrum in a canonical frame, with self-synchronisation):
   A quarter of its positions are *sync* chips (known sign); each of the others carries
   one of 256 coded bits, 12 positions per bit per tile, and about 20 tiles per photo.
 * **Code.** The 16-byte asset id is Reed-Solomon coded (``reedsolo``, 16 parity bytes,
-  32 bytes = 256 bits) and decoded with erasures of the least reliable bytes (GMD); a
-  codeword is accepted only if at most 28% of the read bits disagree with it, which bounds
-  false positives below 1e-11 per try, independently of the decoder.
+  32 bytes = 256 bits) and decoded with up to 6 erasures of the least reliable bytes
+  (GMD): a random word passes with probability below 1e-7 per try (at most a few dozen
+  tries per image); a codeword is also rejected if over 28% of the read bits disagree.
 * **Embedding strength.** A perceptual mask (local activity, 0.5x..1.5x of the median)
   and improved spread spectrum: the embedder measures how much the photo itself
   correlates with each bit's chips (and each sync group's) and sets per-group amplitudes
