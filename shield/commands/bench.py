@@ -38,6 +38,7 @@ def bench() -> None:
 @click.option("--strength", type=click.Choice(["fast", "balanced", "max"]), default="balanced", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the protection runs.")
 @click.option("--device", default=None, help="torch device (default: SHIELD_DEVICE, else cpu).")
+@click.option("--all-models", is_flag=True, help="Also measure the networks this preset does not attack that are not held out (other presets' targets, surrogates).")
 @click.option("--tradeoff-rms", default=None, help="Instead of the main run: comma-separated RMS budgets in 1/255 units; our preset only, no JPEG 90/50; a break-rate-vs-PSNR curve.")
 def protection(
     photos_dir: Path,
@@ -49,6 +50,7 @@ def protection(
     strength: str,
     seed: int,
     device: str | None,
+    all_models: bool,
     tradeoff_rms: str | None,
 ) -> None:
     """Protect photos and run every network's break test, ours vs Ruiz et al. 2020, white-box and held out."""
@@ -56,7 +58,7 @@ def protection(
 
     from shield.adversarial.harness import HarnessConfig, run_harness
     from shield.adversarial.pipeline_check import FaceApi, FrontEnd, MtcnnDlib
-    from shield.adversarial.presets import get_preset
+    from shield.adversarial.presets import HELD_OUT, get_preset
     from shield.adversarial.threats import load_ensemble, names
 
     dev = device or settings().device
@@ -65,7 +67,7 @@ def protection(
     photos = benchmark_photos(photos_dir, skip, limit)
     preset = get_preset(strength)
     attacked = load_ensemble(dict(preset.weights), dev)
-    others = [n for n in names() if n not in {t.name for t in attacked}]
+    others = [n for n in names() if n not in {t.name for t in attacked} and (all_models or n in HELD_OUT)]
     measured = load_ensemble({n: 1.0 for n in others}, dev)  # official checkpoints only when imported
     front_ends: dict[str, FrontEnd] = {"mtcnn+dlib": MtcnnDlib(dev), "face-api.js": FaceApi(dev)}
     grids = None
