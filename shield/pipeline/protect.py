@@ -157,7 +157,7 @@ class _Prepared:
 def _open_ledger(settings: Settings, keys: Any) -> tuple[Any, str]:
     from shield.ledger import open_ledger
 
-    ledger = open_ledger(settings, keys.eth_private_key)
+    ledger = open_ledger(settings, keys.eth_private_key, publisher_keys=keys)
     if not ledger.online:
         ledger.register_publisher_later(keys.cert_fingerprint, keys.watermark_public_key)
         return ledger, str(ledger.unavailable)
