@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from shield.adversarial.harness import merge_reports
 
@@ -25,8 +26,36 @@ def main(argv: list[str] | None = None) -> int:
         from shield.adversarial.harness_plots import plot_report
 
         plot_report(report, args.plot)
-    print(json.dumps({k: v for k, v in report["summary"].items() if not isinstance(v, dict) or "pipeline" == k}, indent=1))
+    print(markdown(report))
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The summary as the markdown tables of bench/README.md."""
+    s, b = report["summary"], report["baseline_summary"]
+    keys = ("disruption", "disruption_jpeg90", "disruption_jpeg75", "disruption_jpeg50", "disruption_resize50")
+    lines = [
+        f"{s['photos']} photos; ours: PSNR {s['psnr']:.1f} dB (min {s['psnr_min']:.1f}), SSIM {s['ssim']:.3f}, "
+        f"{s['seconds_per_face']:.0f} s per face; baseline: PSNR {b['psnr']:.1f} dB, SSIM {b['ssim']:.3f}",
+        "",
+        "| network | role | | none | JPEG 90 | JPEG 75 | JPEG 50 | 0.5x | Ruiz: none | Ruiz: JPEG 75 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, v in s.items():
+        if not isinstance(v, dict) or "role" not in v:
+            continue
+        kind = "attacked" if v["attacked"] else "held out" if v.get("held_out") else "not attacked"
+        cells = " | ".join(_pct(v[k]) for k in keys)
+        lines.append(f"| {name} | {v['role']} | {kind} | {cells} | {_pct(b[name]['disruption'])} | {_pct(b[name]['disruption_jpeg75'])} |")
+    for name, v in s["pipeline"].items():
+        cells = " | ".join(_pct(v[k]) for k in keys)
+        base = b["pipeline"][name]
+        lines.append(f"| **pipeline {name}** | all stages | | {cells} | {_pct(base['disruption'])} | {_pct(base['disruption_jpeg75'])} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
