@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ("local-1", "local-2", "local-4", "ray-2")
+CONFIGS = ("local-1", "local-1x1", "local-2", "local-4", "ray-2")
 
 
 def _proc_tree(root: int) -> list[int]:
@@ -110,7 +110,8 @@ def run_one(config: str, photos: Path, out: Path, strength: str, adversarial: bo
     from shield.pipeline.library import LibraryOptions, protect_library
 
     torch.set_num_threads(1)  # the parent's own threads; workers set theirs (cores // workers)
-    mode, n = config.split("-")
+    mode, spec = config.split("-")
+    n, _, threads = spec.partition("x")  # local-1x1: one worker with one torch thread
     cores = os.cpu_count() or 1
     ray_seconds = 0.0
     if mode == "ray":
@@ -121,7 +122,8 @@ def run_one(config: str, photos: Path, out: Path, strength: str, adversarial: bo
         ray_seconds = time.perf_counter() - t0
     settings = load_settings()
     options = ProtectOptions(strength=strength, whole_frame=True, adversarial=adversarial, seed=0)
-    lib = LibraryOptions(out, workers=int(n), batch_size=8, ray_address="auto" if mode == "ray" else None)
+    lib = LibraryOptions(out, workers=int(n), batch_size=8, ray_address="auto" if mode == "ray" else None,
+                         threads=int(threads) if threads else None)
     done_at: list[float] = []
     sampler = _Sampler()
     sampler.begin()
@@ -130,13 +132,16 @@ def run_one(config: str, photos: Path, out: Path, strength: str, adversarial: bo
                              progress=lambda e: done_at.append(time.perf_counter() - t0) if e.kind == "done" else None)
     wall = time.perf_counter() - t0
     usage = sampler.end()
+    import resource
+
+    usage["children_max_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # waited workers
     count = len(report.protected)
     return {
         "config": config, "workers": int(n), "strength": strength if adversarial else "none", "photos": count,
         "failures": [f.reason for f in report.failures], "wall_seconds": wall, "photos_per_minute": 60 * count / wall,
         "seconds_per_photo": wall / max(1, count), "first_photo_seconds": done_at[0] if done_at else None,
         "cpu_utilisation": usage["cpu_seconds"] / (wall * cores), "cores": cores, "ray_start_seconds": ray_seconds,
-        "anchored": report.anchored, **usage,
+        "anchored": report.anchored, "queued": report.queued, "notes": list(report.notes), **usage,
     }  # fmt: skip
 
 
@@ -168,7 +173,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     axes[1].bar(names, [100 * r["cpu_utilisation"] for r in fast], color="tab:orange")
     axes[1].set_title(f"CPU utilisation ({fast[0]['cores']} cores)")
     axes[1].set_ylabel("% of wall x cores")
-    peaks = [max(r["worker_peak_rss_mb"] or [r["parent_peak_rss_mb"]]) for r in fast]
+    peaks = [max(r["worker_peak_rss_mb"] or [r.get("children_max_rss_mb") or r["parent_peak_rss_mb"]])
+             if r["workers"] > 1 or r["config"].startswith("ray") else r["parent_peak_rss_mb"] for r in fast]
     axes[2].bar(names, peaks, color="tab:green")
     axes[2].set_title("peak memory per worker")
     axes[2].set_ylabel("MiB (VmHWM)")
@@ -211,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             for config in ("local-2", "ray-2"):
                 rows.append(_child(config, photos, root, args.strength, False, env))
         finally:
-            subprocess.run([sys.executable, "-m", "shield.cli", "chain", "stop"], env=env, capture_output=True, check=False)
+            subprocess.run([sys.executable, "-m", "shield.cli", "chain", "down"], env=env, capture_output=True, check=False)
     by = {(r["config"], r["strength"]): r for r in rows}
     summary: dict[str, Any] = {}
-    one = by.get(("local-1", args.strength))
+    one = by.get(("local-1x1", args.strength)) or by.get(("local-1", args.strength))
     two = by.get(("local-2", args.strength))
     if one and two:
         summary["speedup_2_vs_1"] = two["photos_per_minute"] / one["photos_per_minute"]

@@ -75,6 +75,7 @@ class LibraryOptions:
             instance; else a Ray cluster address (``ray://host:10001`` or ``host:6379``).
         ray_transfer: ``bytes`` or ``path`` (see the module docstring).
         ray_gpus: GPUs each Ray actor requests; > 0 also runs it with device ``cuda``.
+        threads: torch threads per worker; None: cores // workers (at least 1).
     """
 
     outdir: Path
@@ -84,6 +85,7 @@ class LibraryOptions:
     ray_address: str | None = None
     ray_transfer: str = "bytes"
     ray_gpus: float = 0.0
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -94,6 +96,8 @@ class LibraryOptions:
             raise InputError(f"ray_transfer must be one of {', '.join(TRANSFERS)}")
         if self.ray_gpus < 0:
             raise InputError("ray_gpus must not be negative")
+        if self.threads is not None and self.threads < 1:
+            raise InputError("threads must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -607,7 +611,7 @@ def _execute(tasks: list[_Task], settings: Settings, options: ProtectOptions, ta
     if lib.ray_address is not None:
         yield from _execute_ray(tasks, settings, options, target, lib)
         return
-    threads = max(1, (os.cpu_count() or 1) // lib.workers)
+    threads = lib.threads or max(1, (os.cpu_count() or 1) // lib.workers)
     if lib.workers == 1:
         worker = PhotoWorker(settings, options, target, threads)
         yield from (worker.protect(t) for t in tasks)
@@ -649,7 +653,7 @@ def _execute_ray(tasks: list[_Task], settings: Settings, options: ProtectOptions
                  logging_level=logging.WARNING)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        threads = max(1, cpus // lib.workers)
+        threads = lib.threads or max(1, cpus // lib.workers)
         env: dict[str, Any] = {}
         if lib.ray_gpus > 0:
             settings = replace(settings, device="cuda")
