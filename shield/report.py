@@ -2,14 +2,14 @@
 
 The verdict is a pure function of the evidence gathered by the pipeline (C2PA reading,
 watermark check, ledger lookup), so it can be tested without files, keys or a chain.
-Exit codes follow DESIGN.md: 0 authentic, 1 modified/re-encoded/invalid,
+Exit codes follow DESIGN.md: 0 authentic, 1 modified/re-encoded/re-encoded-match/invalid,
 2 no provenance, 3 could not check.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "WatermarkEvidence",
     "LedgerEvidence",
     "RegionBox",
+    "SoftBindingEvidence",
     "VerifyReport",
     "decide",
     "render_text",
@@ -30,6 +31,7 @@ class Verdict(str, enum.Enum):
     AUTHENTIC_STRIPPED = "authentic-stripped"
     MODIFIED = "modified"
     REENCODED = "re-encoded"
+    REENCODED_MATCH = "re-encoded-match"
     INVALID = "invalid"
     NO_PROVENANCE = "no-provenance"
     UNCHECKED = "unchecked"
@@ -41,6 +43,7 @@ class Verdict(str, enum.Enum):
             Verdict.AUTHENTIC_STRIPPED: 0,
             Verdict.MODIFIED: 1,
             Verdict.REENCODED: 1,
+            Verdict.REENCODED_MATCH: 1,
             Verdict.INVALID: 1,
             Verdict.NO_PROVENANCE: 2,
             Verdict.UNCHECKED: 3,
@@ -146,6 +149,34 @@ class LedgerEvidence:
 
 
 @dataclass(frozen=True)
+class SoftBindingEvidence:
+    """The route from a copy without manifest or fragile watermark back to a record.
+
+    Attributes:
+        found: a route named an asset id (the robust mark was read, or the copy's PDQ
+            fingerprint is within the threshold of a recorded one).
+        asset_id: that asset id, hex (no ``0x``), or None.
+        method: ``shield.sstile.v1`` (the robust mark) or ``pdq`` (fingerprint lookup).
+        distance: Hamming distance, 0..256 bits, between the copy's PDQ fingerprint and
+            the one recorded for the asset; None when no recorded fingerprint was found.
+        threshold: the largest distance accepted as the same picture (MATCH_THRESHOLD).
+        explanation: why nothing was found, or where the recorded fingerprint came from.
+    """
+
+    found: bool = False
+    asset_id: str | None = None
+    method: str | None = None
+    distance: int | None = None
+    threshold: int = 31
+    explanation: str = ""
+
+    @property
+    def matched(self) -> bool | None:
+        """The copy looks like the recorded photo; None when it could not be compared."""
+        return None if self.distance is None else self.distance <= self.threshold
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     verdict: Verdict
     asset_id: str | None
@@ -156,6 +187,7 @@ class VerifyReport:
     reasons: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     image: ImageEvidence | None = None
+    soft_binding: SoftBindingEvidence = field(default_factory=SoftBindingEvidence)
 
     @property
     def exit_code(self) -> int:
@@ -163,7 +195,8 @@ class VerifyReport:
 
 
 def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
-           image: ImageEvidence | None = None) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
+           image: ImageEvidence | None = None,
+           soft: SoftBindingEvidence | None = None) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
     """Combine the checks into one verdict, with reasons and skipped checks.
 
     Precedence, strongest evidence first: local edits found by the watermark; then
@@ -171,12 +204,15 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     bind (extra frames, colour metadata); then a broken manifest or hash mismatch; then
     a publisher that cannot prove its keys or is not trusted; then missing evidence;
     only when every available check passes is the photo authentic.
+
+    Without manifest and fragile watermark, the soft binding (``soft``: robust mark or
+    fingerprint, see :func:`_decide_soft`) can at best give ``re-encoded-match``.
     """
     reasons: list[str] = []
     skipped: list[str] = []
     has_manifest = c2pa.state != "absent"
     if not has_manifest and not wm.present:
-        return Verdict.NO_PROVENANCE, ("no C2PA manifest and no shield watermark found",), ()
+        return _decide_soft(soft or SoftBindingEvidence(), ledger)
 
     if wm.status == "tampered":
         n = len(wm.tampered_regions)
@@ -243,6 +279,68 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ("ledger pixel hash (anchoring event unavailable)",)
 
 
+def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
+    """Verdict for a copy with neither manifest nor fragile watermark (issue 19).
+
+    The robust mark's key is public, so a read asset id is only a pointer: the copy must
+    also look like the recorded photo (PDQ distance within the threshold) and the record
+    must exist under a publisher that proves its keys, with the same trust decision as a
+    stripped photo (the publisher's registered certificate against the trust anchors).
+    Never authentic: a re-encoded copy's exact integrity cannot be certified.
+    """
+    if not soft.found or soft.asset_id is None:
+        why = "no C2PA manifest and no shield watermark found"
+        return Verdict.NO_PROVENANCE, (why + (f"; soft binding: {soft.explanation}" if soft.explanation else ""),), ()
+    via = "the robust soft-binding mark" if soft.method != "pdq" else "the perceptual fingerprint"
+    named = f"soft binding: {via} names asset {soft.asset_id}"
+    if soft.matched is False:
+        return Verdict.NO_PROVENANCE, (
+            f"{named}, but this picture does not look like the recorded one (PDQ distance {soft.distance} > "
+            f"{soft.threshold} bits): the mark was copied onto another picture, or the picture was changed",), ()
+    if not ledger.reachable:
+        return Verdict.UNCHECKED, (named,), ("ledger (" + (ledger.explanation or "unreachable") + ")",)
+    if not ledger.found:
+        return Verdict.NO_PROVENANCE, (f"{named}, but no publisher that proves its keys has a record of it"
+                                       + (f" ({ledger.explanation})" if ledger.explanation else ""),), ()
+    if ledger.revoked:
+        return Verdict.INVALID, ("ledger: the publisher revoked this record" + (
+            f" ({ledger.revocation_reason})" if ledger.revocation_reason else ""),), ()
+    if ledger.publisher_proven is not True:
+        return Verdict.INVALID, ("ledger: the record's publisher cannot prove it holds its keys",), ()
+    if soft.matched is None:
+        return Verdict.UNCHECKED, (named + "; the record is on the ledger",), (
+            "visual match (" + (soft.explanation or "no recorded fingerprint of this asset is available") + ")",)
+    if not ledger.publisher_trusted:
+        return Verdict.UNCHECKED, (
+            named,
+            f"publisher: {ledger.publisher_signer or 'the registered certificate'} is not in your trust anchors"
+            " (metadata stripped: trust comes from the publisher's registered certificate)"), (
+            "publisher trust (pass --trust with the publisher's trust anchors)",)
+    dev = " (DEVELOPMENT KEY: anyone with the publisher's key folder can sign as it)" if ledger.publisher_development else ""
+    return Verdict.REENCODED_MATCH, (
+        named + f"; PDQ distance {soft.distance} of 256 bits (same picture up to {soft.threshold})",
+        f"publisher: {ledger.publisher_signer}, proves its keys, certificate trusted" + dev,
+    ), ()
+
+
+def visual_match(distance: int) -> str:
+    """The visual match S of a PDQ distance, as a percentage of agreeing bits."""
+    return f"{100.0 * (1.0 - distance / 256.0):.0f}%"
+
+
+def reencoded_match_sentence(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> str:
+    """"published by P at T (record R); this copy was re-encoded, ...; visual match S"."""
+    who = ledger.publisher_signer or ledger.publisher or "an unknown publisher"
+    if ledger.publisher_signer and ledger.publisher:
+        who = f"{ledger.publisher_signer} ({ledger.publisher})"
+    when = ledger.timestamp.isoformat() if ledger.timestamp else "an unknown time"
+    record = f"asset {soft.asset_id}" + (f", tx {ledger.tx}" if ledger.tx else "") + (
+        f", chain {ledger.chain_id}" if ledger.chain_id is not None else "")
+    match = visual_match(soft.distance) if soft.distance is not None else "unknown"
+    return (f"published by {who} at {when} (record {record}); this copy was re-encoded, so exact integrity "
+            f"cannot be certified; visual match {match}")
+
+
 def _rendering_reasons(image: ImageEvidence | None) -> list[str]:
     if image is None:
         return []
@@ -281,13 +379,18 @@ _SUMMARY = {
     Verdict.AUTHENTIC_STRIPPED: "AUTHENTIC (metadata stripped): pixels intact since publication",
     Verdict.MODIFIED: "MODIFIED: changed since publication",
     Verdict.REENCODED: "RE-ENCODED: the whole image was re-compressed or resized",
+    Verdict.REENCODED_MATCH: "RE-ENCODED COPY OF A PUBLISHED PHOTO: exact integrity cannot be certified",
     Verdict.INVALID: "INVALID: provenance does not check out",
     Verdict.NO_PROVENANCE: "UNKNOWN ORIGIN: no shield provenance found",
     Verdict.UNCHECKED: "NOT FULLY CHECKED: some checks could not run",
 }
 
 
-def summary_for(verdict: Verdict) -> str:
+def summary_for(verdict: Verdict, soft: SoftBindingEvidence | None = None, ledger: LedgerEvidence | None = None) -> str:
+    """The report's first line; for ``re-encoded-match`` with its evidence, the full
+    "published by P at T (record R); ... visual match S" sentence."""
+    if verdict is Verdict.REENCODED_MATCH and soft is not None and ledger is not None:
+        return "RE-ENCODED MATCH: " + reencoded_match_sentence(soft, ledger)
     return _SUMMARY[verdict]
 
 
@@ -303,6 +406,11 @@ def render_text(report: VerifyReport) -> str:
     for code in c.codes:
         if code.severity != "info":
             lines.append(f"             - {code.code}: {code.explanation}")
+    sb = report.soft_binding
+    if sb.found:
+        how = {"pdq": "perceptual fingerprint"}.get(sb.method or "", f"robust mark {sb.method}")
+        dist = f", PDQ distance {sb.distance}/256 (visual match {visual_match(sb.distance)})" if sb.distance is not None else ""
+        lines.append(f"  soft bind  {how} -> asset {sb.asset_id}{dist}")
     w = report.watermark
     wm_line = f"  watermark  {w.status}"
     if w.present:

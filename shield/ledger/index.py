@@ -1,7 +1,10 @@
-"""Local index of the photos this installation anchored, with their batch proofs.
+"""Local index of the photos this installation anchored, with their batch proofs and
+their perceptual fingerprints.
 
 Shares the ledger database with the outbox, so a request and its index rows are
-committed in one transaction.
+committed in one transaction. The PDQ fingerprint of each protected photo (256 bits,
+shield.fingerprint) is kept here only: the registry contract does not store or emit it,
+so a verifier on another machine cannot compare a re-encoded copy with the record.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from shield.ledger.merkle import MerkleProof
 
-__all__ = ["LocalIndex", "IndexedAsset"]
+__all__ = ["LocalIndex", "IndexedAsset", "read_fingerprints"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -28,7 +32,15 @@ CREATE TABLE IF NOT EXISTS assets (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS assets_root ON assets(batch_root);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    asset_id BLOB PRIMARY KEY,
+    pdq BLOB NOT NULL,
+    quality INTEGER NOT NULL
+);
 """
+
+#: Size of a PDQ hash in bytes (256 bits).
+PDQ_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,39 @@ class LocalIndex:
     def all(self) -> list[IndexedAsset]:
         return [self._row(r) for r in self.conn.execute("SELECT * FROM assets ORDER BY created_at")]
 
+    def add_fingerprint(self, asset_id: bytes, pdq: bytes, quality: int) -> None:
+        """Record the PDQ hash (32 bytes) and quality (0..100) of ``asset_id`` (replaces)."""
+        if len(asset_id) != 16 or len(pdq) != PDQ_BYTES or not 0 <= quality <= 100:
+            raise ValueError("fingerprint row: a 16-byte asset id, a 32-byte PDQ hash and a quality 0..100")
+        self.conn.execute("INSERT OR REPLACE INTO fingerprints VALUES (?,?,?)", (asset_id, pdq, int(quality)))
+
+    def fingerprint(self, asset_id: bytes) -> tuple[bytes, int] | None:
+        """(PDQ hash, quality) recorded for ``asset_id``, or None."""
+        row = self.conn.execute("SELECT pdq, quality FROM fingerprints WHERE asset_id = ?", (asset_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    def fingerprints(self) -> list[tuple[bytes, bytes, int]]:
+        """Every (asset id, PDQ hash, quality) row."""
+        return [(bytes(r[0]), bytes(r[1]), int(r[2])) for r in self.conn.execute("SELECT * FROM fingerprints")]
+
     def proof(self, asset: IndexedAsset) -> MerkleProof | None:
         if asset.batch_root is None or asset.siblings is None:
             return None
         return MerkleProof(asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash,
                            asset.siblings, asset.batch_root)
+
+
+def read_fingerprints(db_path: Path) -> list[tuple[bytes, bytes, int]]:
+    """Every (asset id, PDQ hash, quality) row of the ledger database at ``db_path``,
+    opened read-only (a verifier never creates or changes it); [] when there is none."""
+    if not db_path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            rows = conn.execute("SELECT asset_id, pdq, quality FROM fingerprints").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []  # an older database without the table, or one being created
+    return [(bytes(r[0]), bytes(r[1]), int(r[2])) for r in rows]

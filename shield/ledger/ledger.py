@@ -256,6 +256,10 @@ class Ledger:
 
     # ------------------------------------------------------------------ anchoring
 
+    def record_fingerprint(self, asset_id: bytes, pdq: bytes, quality: int) -> None:
+        """Keep the PDQ fingerprint of ``asset_id`` in the local index (not on chain)."""
+        self.index.add_fingerprint(asset_id, pdq, quality)  # autocommit connection
+
     def enqueue(self, req: AnchorRequest) -> None:
         """Commit ``req`` to the outbox (durable before any send). Idempotent on asset id."""
         with self.outbox.transaction():
@@ -441,6 +445,20 @@ class Ledger:
         if item is not None and item.state == "anchored":
             return proof.anchored_at(item.chain_id or 0, item.contract or "", item.tx_hash, item.block)
         return proof
+
+    def publishers_of(self, asset_id: bytes) -> list[str]:
+        """Addresses that anchored ``asset_id``: its ``Anchored`` events, and the
+        ``BatchAnchored`` events of the batch the local index places it in. Who they are
+        is not checked here (see :meth:`claim`)."""
+        client = self._online()
+        found = [to_checksum_address("0x" + bytes(e["topics"][2])[-20:].hex())
+                 for e in client.logs("Anchored", self.deployment_block, key_topic=asset_id) if len(e["topics"]) > 2]
+        asset = self.index.get(asset_id)
+        if asset is not None and asset.batch_root is not None:
+            found += [to_checksum_address("0x" + bytes(e["topics"][2])[-20:].hex())
+                      for e in client.logs("BatchAnchored", self.deployment_block, key_topic=asset.batch_root)
+                      if len(e["topics"]) > 2]
+        return list(dict.fromkeys(found))
 
     def lookup(self, asset_id: bytes, proof: MerkleProof | None = None, *,
                publisher: str | None = None) -> LedgerRecord | None:

@@ -1,8 +1,10 @@
 """`shield protect`: the full protection chain for one or many photos.
 
-Order (DESIGN.md): perturbation first, watermark second (nothing touches pixels after
-it), then C2PA signing (hashes the file), then the ledger anchor (records the final
-hashes). The anchor request is written to the durable outbox before the photo is
+Order (DESIGN.md): perturbation first, then the robust soft-binding mark (the asset id,
+readable after re-encoding: shield.softbinding), then the fragile watermark (nothing
+touches pixels after it), then the PDQ fingerprint of the final pixels, then C2PA signing
+(hashes the file), then the ledger anchor (records the final hashes; the fingerprint goes
+into the local index next to it). The anchor request is written to the durable outbox before the photo is
 written, so a crash at any point leaves either nothing or a queued anchor.
 """
 
@@ -97,6 +99,7 @@ class ProtectOutcome:
     manifest: dict[str, Any]
     ledger: dict[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    soft_binding: dict[str, Any] = field(default_factory=dict)
 
 
 def output_path_for(src: Path, outdir: Path | None) -> Path:
@@ -152,6 +155,7 @@ def protect_files(
 class _Prepared:
     outcome: ProtectOutcome
     request: Any
+    fingerprint: Any = None
 
 
 def _open_ledger(settings: Settings, keys: Any) -> tuple[Any, str]:
@@ -220,9 +224,13 @@ def _protect_one(
         notes.append("adversarial perturbation skipped (--no-adversarial)")
 
     asset_id = rng(16)
+    robust, soft_record = _soft_bind(rgb, asset_id, notes)
     registry = bytes.fromhex(target["registry"][2:]) if target.get("registry") else bytes(20)
     payload = watermark.Payload(version=1, asset_id=asset_id, chain_id=int(target.get("chain_id") or 0), registry=registry)
-    marked = watermark.embed(rgb, payload, keys.watermark_key, hint=hint)
+    marked = watermark.embed(robust, payload, keys.watermark_key, hint=hint)
+    fingerprint = _fingerprint(marked, notes)
+    if fingerprint is not None:
+        soft_record["fingerprint"] = {"method": "pdq", "quality": fingerprint.quality}
     png = imaging.encode_png(marked)
     spec = ManifestSpec(
         title=out.name,
@@ -256,14 +264,46 @@ def _protect_one(
         faces=faces,
         threat_models=threat,
         face_stages=face_stages,
-        watermark={"scheme": watermark.SCHEME, "psnr": _psnr(rgb, marked)},
+        watermark={"scheme": watermark.SCHEME, "psnr": _psnr(robust, marked)},
         manifest={"state": "signed", "signer": keys.publisher_name, "development_keys": keys.development},
         ledger={},
         notes=tuple(notes),
+        soft_binding=soft_record,
     )
     # The photo is written last: its bytes are final and their hashes are in `request`.
     imaging.save_image_atomic(signed.data, out, inputs=[src], overwrite=options.overwrite)
-    return _Prepared(outcome, request)
+    return _Prepared(outcome, request, fingerprint)
+
+
+def _soft_bind(rgb: Any, asset_id: bytes, notes: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The robust mark carrying ``asset_id`` under the public key (shield.softbinding).
+
+    Returns the marked pixels and what the outcome reports: algorithm, PSNR cost in dB.
+    An image too small for the mark (under 64 px) keeps its pixels, with a note.
+    """
+    from shield import softbinding
+
+    try:
+        marked = softbinding.embed(rgb, asset_id, softbinding.DEFAULT_KEY)
+    except softbinding.SoftBindingInputError as exc:
+        notes.append(f"soft-binding mark skipped: {exc}")
+        return rgb, {"alg": softbinding.ALG, "embedded": False}
+    return marked, {"alg": softbinding.ALG, "embedded": True, "psnr": _psnr(rgb, marked)}
+
+
+def _fingerprint(rgb: Any, notes: list[str]) -> Any:
+    """PDQ fingerprint of the final pixels (shield.fingerprint), or None with a note."""
+    from shield import fingerprint
+
+    try:
+        fp = fingerprint.compute(rgb)
+    except fingerprint.FingerprintInputError as exc:
+        notes.append(f"perceptual fingerprint skipped: {exc}")
+        return None
+    if not fp.reliable:
+        notes.append(f"perceptual fingerprint quality {fp.quality} is below {fingerprint.MIN_QUALITY}: "
+                     "a re-encoded copy may not be found by it")
+    return fp
 
 
 def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, options: ProtectOptions, target: dict[str, Any]) -> list[ProtectOutcome]:
@@ -271,6 +311,9 @@ def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, option
 
     results: list[ProtectOutcome] = []
     requests = [p.request for p in prepared]
+    for p in prepared:
+        if p.fingerprint is not None:
+            ledger.record_fingerprint(p.request.asset_id, p.fingerprint.value, p.fingerprint.quality)
     if options.batch and len(requests) > 1:
         ledger.enqueue_batch(requests)
     else:

@@ -10,6 +10,15 @@ That publisher's own record then says whether these exact pixels, file and manif
 anchored, when, and whether it was revoked. With the manifest stripped, trust comes from
 the publisher's registered certificate checked against the verifier's trust anchors,
 the same decision the manifest path takes from the C2PA signature.
+
+A copy with neither manifest nor fragile watermark (re-posted: metadata stripped and
+re-encoded or resized) takes the soft-binding route (issue 19): the robust mark
+(shield.softbinding) names an asset id, else the copy's PDQ fingerprint is looked up in
+the local index; the named asset's recorded fingerprint must lie within MATCH_THRESHOLD
+bits of the copy's (the mark's key is public, so a copied mark alone proves nothing);
+then its record is looked up under every publisher that anchored it and proves its keys.
+The best possible verdict is ``re-encoded-match``. The fingerprint is in the publisher's
+local index only (not on chain), so elsewhere the visual match is reported unchecked.
 """
 
 from __future__ import annotations
@@ -26,10 +35,12 @@ from shield.config import Settings
 from shield.errors import ImageError, LedgerError
 from shield.report import (
     C2paCode,
+    Verdict,
     C2paEvidence,
     ImageEvidence,
     LedgerEvidence,
     RegionBox,
+    SoftBindingEvidence,
     VerifyReport,
     WatermarkEvidence,
     decide,
@@ -107,6 +118,8 @@ def verify_file(
 
     manifest = _read_c2pa(data, img.format, anchors)
     payload = _read_payload(img.rgb)
+    if manifest.evidence.state == "absent" and payload.payload is None:
+        return _verify_soft(img.rgb, settings, image_ev, manifest.evidence, use_ledger, anchors, ledger)
     asset_id = manifest.asset_id or (payload.payload.asset_id if payload.payload is not None else None)
     if proof_path is None:
         from shield.ledger import sidecar_path
@@ -292,3 +305,130 @@ def _ledger_evidence(
         ignored_claims=ignored,
     )
     return _LedgerFinding(ev, info.watermark_key)
+
+
+# --------------------------------------------------------------- soft-binding route
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    asset_id: bytes
+    method: str
+    distance: int | None
+
+
+def _verify_soft(rgb: np.ndarray, settings: Settings, image_ev: ImageEvidence, c2pa_ev: C2paEvidence,
+                 use_ledger: bool, anchors: bytes | None, given: Ledger | None) -> VerifyReport:
+    """The report of a copy without manifest and fragile watermark (module docstring)."""
+    soft = _soft_binding(rgb, settings)
+    if soft.found and soft.asset_id is not None and soft.matched is not False:
+        finding = _soft_ledger(settings, bytes.fromhex(soft.asset_id), use_ledger, anchors, given)
+    else:
+        finding = LedgerEvidence(reachable=False, explanation="no asset id to look up")
+    wm_ev = WatermarkEvidence(present=False, status="absent",
+                              explanation="no fragile watermark (destroyed by re-encoding, or never embedded)")
+    verdict, reasons, skipped = decide(c2pa_ev, wm_ev, finding, image_ev, soft)
+    return VerifyReport(
+        verdict=verdict,
+        asset_id=soft.asset_id if verdict is not Verdict.NO_PROVENANCE else None,
+        summary=summary_for(verdict, soft, finding),
+        c2pa=c2pa_ev,
+        watermark=wm_ev,
+        ledger=finding,
+        reasons=reasons,
+        skipped=skipped,
+        image=image_ev,
+        soft_binding=soft,
+    )
+
+
+def _soft_binding(rgb: np.ndarray, settings: Settings) -> SoftBindingEvidence:
+    """Read the robust mark, then fall back to a fingerprint lookup in the local index.
+
+    The first candidate whose recorded fingerprint is within the threshold wins; a mark
+    whose asset has a recorded fingerprint far from the copy is reported as not matching
+    (a copied mark); one without a recorded fingerprint is reported with distance None.
+    """
+    from shield import fingerprint, softbinding
+    from shield.ledger.index import read_fingerprints
+
+    threshold = fingerprint.MATCH_THRESHOLD
+    try:
+        copy_fp: fingerprint.Fingerprint | None = fingerprint.compute(rgb)
+    except fingerprint.FingerprintInputError:
+        copy_fp = None
+    recorded = {aid: fingerprint.Fingerprint(pdq, quality) for aid, pdq, quality in
+                read_fingerprints(settings.home / "ledger.sqlite")}
+
+    def distance(asset_id: bytes) -> int | None:
+        known = recorded.get(asset_id)
+        return None if known is None or copy_fp is None else fingerprint.hamming(copy_fp, known)
+
+    candidates: list[_Candidate] = []
+    try:
+        mark = softbinding.extract(rgb, softbinding.DEFAULT_KEY)
+    except softbinding.SoftBindingInputError:
+        mark = None
+    if mark is not None and mark.found and mark.asset_id is not None:
+        candidates.append(_Candidate(mark.asset_id, softbinding.ALG, distance(mark.asset_id)))
+    if copy_fp is not None and recorded:
+        index = fingerprint.MemoryIndex()
+        for aid, fp in recorded.items():
+            index.add(aid, fp)
+        candidates += [_Candidate(m.asset_id, fingerprint.NAME, m.distance) for m in index.lookup(copy_fp, threshold)]
+    if not candidates:
+        why = "no robust mark read" + ("" if copy_fp is None else
+                                        f", and no fingerprint within {threshold} bits among {len(recorded)} in the local index")
+        return SoftBindingEvidence(explanation=why, threshold=threshold)
+    best = next((c for c in candidates if c.distance is not None and c.distance <= threshold), candidates[0])
+    note = "" if best.distance is not None else (
+        "the recorded fingerprint of this asset is kept in its publisher's local index, which is not here"
+        if copy_fp is not None else "this copy is too small for a fingerprint")
+    return SoftBindingEvidence(True, best.asset_id.hex(), best.method, best.distance, threshold, note)
+
+
+def _soft_ledger(settings: Settings, asset_id: bytes, use_ledger: bool, anchors: bytes | None,
+                 given: Ledger | None) -> LedgerEvidence:
+    """The record of ``asset_id`` under a publisher that anchored it and proves its keys."""
+    if not use_ledger:
+        return LedgerEvidence(reachable=False, explanation="skipped by --offline")
+    from shield.ledger import open_ledger
+    from shield.ledger.proof import chains_to
+    from shield.provenance.certs import is_development_name
+
+    try:
+        ledger = given if given is not None else open_ledger(settings, None, start_devnet=False)
+        try:
+            claims = [c for c in (ledger.claim(a) for a in ledger.publishers_of(asset_id)) if c is not None]
+            proven = [c for c in claims if c.check.valid]
+            ignored = tuple(c.info.address for c in claims if not c.check.valid)
+            found = [(c, r) for c in proven
+                     if (r := ledger.lookup(asset_id, ledger.proof_for(asset_id), publisher=c.info.address)) is not None]
+        finally:
+            if given is None:
+                ledger.close()
+    except LedgerError as exc:
+        return LedgerEvidence(reachable=False, explanation=str(exc))
+    if not found:
+        return LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address,
+                              ignored_claims=ignored, explanation="no record")
+    claim, record = sorted(found, key=lambda f: not f[1].revoked)[0]  # a revoked record anywhere wins
+    cert = claim.check.certificate
+    return LedgerEvidence(
+        reachable=True,
+        found=True,
+        chain_id=ledger.chain_id,
+        contract=ledger.registry_address,
+        tx=record.tx_hash,
+        block=record.block,
+        timestamp=record.timestamp,
+        publisher=record.publisher,
+        revoked=record.revoked,
+        revocation_reason=record.revocation_reason,
+        batch_root=record.batch_root.hex() if record.batch_root else None,
+        publisher_proven=True,
+        publisher_trusted=cert is not None and chains_to(cert, anchors),
+        publisher_signer=claim.check.subject,
+        publisher_development=is_development_name(claim.check.subject),
+        ignored_claims=ignored,
+    )

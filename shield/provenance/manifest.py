@@ -9,9 +9,11 @@ The manifest of a protected image holds:
 - ``org.shield.protection``: shield's own assertion (asset id, protection parameters
   and measurements, watermark scheme and public key, ledger target, claimed signing
   time);
-- ``c2pa.soft-binding``: the asset id that the fragile watermark carries (algorithm
-  ``org.shield.fragile.v1``, value = base64 of the 16 bytes), so a copy stripped of
-  this manifest can be traced back through the watermark;
+- ``c2pa.soft-binding``: the asset id that the robust soft-binding mark carries
+  (algorithm ``shield.sstile.v1``, :mod:`shield.softbinding`; value = base64 of the 16
+  bytes), so a copy stripped of this manifest and re-encoded or resized can be traced
+  back to its record; the fragile watermark, which carries the same asset id but does
+  not survive re-encoding, is described in ``org.shield.protection`` (``watermark``);
 - ``c2pa.hash.data``: the hard binding to the file bytes (added by the SDK).
 
 Manifest hash: SHA-256 of the manifest store bytes. ``sign_image`` hashes what the SDK
@@ -56,7 +58,9 @@ log = logging.getLogger(__name__)
 
 SHIELD_ASSERTION_LABEL = "org.shield.protection"
 SHIELD_ASSERTION_VERSION = 1
-SOFT_BINDING_ALG = "org.shield.fragile.v1"
+#: The soft-binding algorithm (shield.softbinding.ALG, spelled out so that reading a
+#: manifest does not import the mark's code).
+SOFT_BINDING_ALG = "shield.sstile.v1"
 #: The C2PA digital source type for "origin not stated" (C2PA 2.2): shield cannot know
 #: how the input photo was made, so it does not claim "digitalCapture".
 DIGITAL_SOURCE_UNSPECIFIED = "http://c2pa.org/digitalsourcetype/empty"
@@ -159,7 +163,7 @@ def _manifest_definition(spec: ManifestSpec, keys: UnlockedKeys, now: datetime) 
     }
     soft_binding = {
         "alg": SOFT_BINDING_ALG,
-        "name": "shield fragile watermark payload: the asset id",
+        "name": "shield robust soft-binding mark (keyed spread spectrum, public key): the asset id",
         "blocks": [{"scope": {}, "value": base64.b64encode(spec.asset_id).decode("ascii")}],
         "pad": [],
     }
@@ -173,7 +177,8 @@ def _manifest_definition(spec: ManifestSpec, keys: UnlockedKeys, now: datetime) 
         {
             "action": "c2pa.watermarked",
             "softwareAgent": agent,
-            "description": "Fragile watermark carrying the asset id; reveals and locates later edits.",
+            "description": "Robust soft-binding mark carrying the asset id (survives re-encoding and resizing),"
+                           " then a fragile watermark carrying it too (reveals and locates later edits).",
         },
     ]
     return {
