@@ -433,6 +433,8 @@ def render_text(report: VerifyReport) -> str:
             trusted = {True: "trusted", False: "not in your trust anchors", None: "trust not checked"}[lg.publisher_trusted]
             lines.append(f"             publisher certificate {lg.publisher_signer}: {proven}, {trusted}")
         match = {True: "match the record", False: "DIFFER from the record", None: "not compared"}[lg.hashes_match]
+        if report.verdict is Verdict.REENCODED_MATCH:
+            match = "not compared (a re-encoded copy cannot have the anchored pixels or bytes)"
         lines.append(f"             hashes {match}" + (" (REVOKED)" if lg.revoked else ""))
     for reason in report.reasons:
         lines.append(f"  because    {reason}")
