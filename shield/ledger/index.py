@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shield.ledger.merkle import MerkleProof
+if TYPE_CHECKING:  # merkle imports eth_utils (0.25 s); a fingerprint lookup does not need it
+    from shield.ledger.merkle import MerkleProof
 
 __all__ = ["LocalIndex", "IndexedAsset", "read_fingerprints"]
 
@@ -102,6 +103,8 @@ class LocalIndex:
     def proof(self, asset: IndexedAsset) -> MerkleProof | None:
         if asset.batch_root is None or asset.siblings is None:
             return None
+        from shield.ledger.merkle import MerkleProof
+
         return MerkleProof(asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash,
                            asset.siblings, asset.batch_root)
 
