@@ -32,9 +32,12 @@ def _outputs(outdir: Path) -> list[Path]:
     return sorted(p for p in outdir.rglob("*.shield.png") if RUN_DIR not in p.parts)
 
 
-def _ledger_assets(settings: Settings) -> list[bytes]:
+def _ledger_assets(settings: Settings, *, all_sent: bool = False) -> list[bytes]:
+    """Asset ids in the ledger's local index; ``all_sent``: also check the outbox holds no open work."""
     ledger = open_ledger(settings, None, start_devnet=False)
     try:
+        if all_sent:
+            assert ledger.outbox.open_items() == [], "every batch reached the chain"
         return [a.asset_id for a in ledger.index.all()]
     finally:
         ledger.close()
@@ -135,7 +138,8 @@ def test_kill9_during_a_run_then_rerun_protects_each_photo_once(tmp_path: Path, 
         assert final[rel][1] == asset, f"{rel} was recorded before the kill and must not be protected again"
     outputs = _outputs(out)
     assert [p.name for p in outputs] == [f"p{i:02d}.shield.png" for i in range(count)]
-    ledger = _ledger_assets(lib_settings)
+    ledger = _ledger_assets(lib_settings, all_sent=True)
+    assert report.anchored == len(report.protected) and report.queued == 0
     assert len(ledger) == count and sorted(ledger) == sorted(a for _, a in final.values())
     assert not any((out / RUN_DIR / "staged").iterdir())
 
