@@ -12,10 +12,10 @@ front-end loss terms are break-normalised (``shield.adversarial.attacks.front_en
 every attacked network weighs 1.
 
 - ``fast`` (target <= 5 s per face on 2 cores): 12 steps, no transformation
-  robustness, three of the five networks' terms per step (MTCNN, BlazeFace short range,
-  dlib mmod, FaceMesh, dlib ResNet).
+  robustness, three of the six loss terms per step (MTCNN, BlazeFace short range,
+  dlib mmod, FaceMesh, dlib ResNet on dlib's chip and on the ArcFace template).
 - ``balanced`` (target <= 20 s per face; the default): 40 steps with expectation over
-  JPEG 50-95 / rescale / shift / blur, momentum, three of the six networks' terms per
+  JPEG 50-95 / rescale / shift / blur, momentum, four of the seven loss terms per
   step (adds BlazeFace full range), plus the official checkpoints a user imported.
 - ``max`` (minutes per face): 80 steps, two transformations per step, every term of every
   network each step, adds the CycleGAN generator and our surrogates.
@@ -122,7 +122,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=40, momentum=0.5, eot=EotConfig(),
-            motions=12, motions_per_step=2, terms_per_step=3, seconds_per_face=20.0,
+            motions=12, motions_per_step=2, terms_per_step=4, seconds_per_face=20.0,
             weights=MappingProxyType({**_FRONT_END, **_OFFICIAL}),
         ),
         "max": Preset(

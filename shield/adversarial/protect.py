@@ -168,6 +168,7 @@ class _Region:
     y1: int
     views: dict[str, View]
     mask: torch.Tensor  # (1,1,h,w) feathered 0..1
+    alignments: dict[str, list[View]] = field(default_factory=dict)  # other crops each model is attacked on
 
 
 def _snap_region(bbox: tuple[float, float, float, float], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -210,12 +211,14 @@ def _face_region(face: FaceGeometry, targets: Sequence[Target], width: int, heig
     views = {t.name: v for t in targets if (v := t.view(face, width, height)) is not None}
     if not views:
         raise ProtectionError("no threat model to protect against", fix="run `shield models verify`")
-    boxes = np.array([view_bbox(v) for v in views.values()])
+    extra = {t.name: t.alignments(face, width, height) for t in targets if t.name in views}
+    boxes = np.array([view_bbox(v) for v in [*views.values(), *(a for al in extra.values() for a in al)]])
     inner = (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
     ramp = max(4.0, 0.06 * (inner[2] - inner[0]))
     x0, y0, x1, y1 = _snap_region(inner, ramp, width, height)
     mask = _feather(y1 - y0, x1 - x0, (inner[0] - x0, inner[1] - y0, inner[2] - x0, inner[3] - y0), ramp)
-    return _Region(face.box, x0, y0, x1, y1, {k: v.shifted(x0, y0) for k, v in views.items()}, mask)
+    shifted = {k: [a.shifted(x0, y0) for a in al] for k, al in extra.items() if al}
+    return _Region(face.box, x0, y0, x1, y1, {k: v.shifted(x0, y0) for k, v in views.items()}, mask, shifted)
 
 
 def _whole_region(targets: Sequence[Target], width: int, height: int) -> _Region:
@@ -237,7 +240,8 @@ def _terms(targets: Sequence[Target], region: _Region, preset: Preset, gen: torc
         weight = preset.weights.get(target.name, 0.0)
         view = region.views.get(target.name)
         if weight and view is not None:
-            terms += target.terms(_crop_fn(view), weight, gen, options)
+            for v in [view, *region.alignments.get(target.name, [])]:
+                terms += target.terms(_crop_fn(v), weight, gen, options)
     if not terms:
         raise ProtectionError("the preset enables no loss term for the available models")
     return terms
@@ -259,7 +263,8 @@ def _work_copy(x: torch.Tensor, region: _Region) -> tuple[torch.Tensor, _Region]
     sx, sy = ww / w, hw / h
     mask = F.interpolate(region.mask, size=(hw, ww), mode="bilinear", align_corners=False, antialias=True)
     views = {name: _scaled(v, sx, sy) for name, v in region.views.items()}
-    return xw, _Region(region.box, 0, 0, ww, hw, views, mask)
+    extra = {name: [_scaled(v, sx, sy) for v in al] for name, al in region.alignments.items()}
+    return xw, _Region(region.box, 0, 0, ww, hw, views, mask, extra)
 
 
 def _budget(x: torch.Tensor, mask: torch.Tensor, preset: Preset) -> torch.Tensor:

@@ -129,6 +129,15 @@ class Target(abc.ABC):
             encoder on a frame without a face).
         """
 
+    def alignments(self, face: FaceGeometry | None, width: int, height: int) -> list[View]:
+        """Other crops of the same face the network may be fed by other tools (attacked too, not checked).
+
+        Tools align a face differently (dlib's chip, the ArcFace template, a padded box);
+        an identity encoder attacked on one alignment transfers poorly to another, so a
+        plug-in can list the others here. Default: none.
+        """
+        return []
+
     @abc.abstractmethod
     def terms(self, crop: CropFn, weight: float, gen: torch.Generator, options: AttackOptions) -> list[LossTerm]:
         """The loss terms of the attack on ``crop(x)``, weighted by ``weight`` in total."""
