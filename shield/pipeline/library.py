@@ -185,7 +185,8 @@ CREATE TABLE IF NOT EXISTS photos (
     asset_id BLOB NOT NULL, content_hash BLOB NOT NULL, file_hash BLOB NOT NULL, manifest_hash BLOB NOT NULL,
     staged TEXT NOT NULL,         -- path relative to OUT of the staged file
     outcome TEXT NOT NULL,        -- the ProtectOutcome as JSON, for the report
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    pdq BLOB, pdq_quality INTEGER -- perceptual fingerprint for the local index, when computed
 );
 """
 
@@ -197,6 +198,7 @@ class _Row:
     state: str
     request: Any  # shield.ledger.AnchorRequest
     staged: str
+    fingerprint: tuple[bytes, int] | None = None  # PDQ value and quality
 
 
 class _Manifest:
@@ -213,15 +215,19 @@ class _Manifest:
         from shield.ledger import AnchorRequest
 
         cur = self.conn.execute(
-            "SELECT output, input, state, asset_id, content_hash, file_hash, manifest_hash, staged FROM photos")
-        return {r[0]: _Row(r[0], r[1], r[2], AnchorRequest(r[3], r[4], r[5], r[6]), r[7]) for r in cur}
+            "SELECT output, input, state, asset_id, content_hash, file_hash, manifest_hash, staged, pdq, pdq_quality "
+            "FROM photos")
+        return {r[0]: _Row(r[0], r[1], r[2], AnchorRequest(r[3], r[4], r[5], r[6]), r[7],
+                           None if r[8] is None else (r[8], r[9])) for r in cur}
 
-    def stage(self, output: str, src: Path, request: Any, staged: str, outcome: ProtectOutcome) -> None:
+    def stage(self, output: str, src: Path, request: Any, staged: str, outcome: ProtectOutcome,
+              fingerprint: tuple[bytes, int] | None) -> None:
         from shield.commands._common import to_jsonable
 
+        pdq, quality = fingerprint if fingerprint is not None else (None, None)
         self.conn.execute(
-            "INSERT OR REPLACE INTO photos VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (output, str(src), "staged", *request.fields, staged, json.dumps(to_jsonable(outcome)), _now()))
+            "INSERT OR REPLACE INTO photos VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (output, str(src), "staged", *request.fields, staged, json.dumps(to_jsonable(outcome)), _now(), pdq, quality))
 
     def mark(self, outputs: Iterable[str], state: str) -> None:
         for out in outputs:  # one autocommit per row: the recovery tolerates any prefix
@@ -274,6 +280,7 @@ class _Result:
     outcome: ProtectOutcome | None = None
     data: bytes | None = None  # Ray bytes transfer: the signed file
     error: str = ""
+    fingerprint: tuple[bytes, int] | None = None  # PDQ value and quality of the final pixels
 
 
 class PhotoWorker:
@@ -320,7 +327,9 @@ class PhotoWorker:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)  # a staged leftover of a killed run was never recorded
         prepared = _protect_one(src, out, self.settings, self.options, self.keys, self.target, None, _random)
-        return _Result(task.src, task.staged, prepared.request, prepared.outcome)
+        fp = getattr(prepared, "fingerprint", None)
+        fingerprint = None if fp is None else (bytes(fp.value), int(fp.quality))
+        return _Result(task.src, task.staged, prepared.request, prepared.outcome, fingerprint=fingerprint)
 
 
 def _random(n: int) -> bytes:
@@ -504,8 +513,8 @@ class _Committer:
         staged = str(result.staged.relative_to(self.outdir))
         assert result.outcome is not None
         outcome = replace(result.outcome, input=result.src, output=self.outdir / rel)
-        self.manifest.stage(rel, result.src, result.request, staged, outcome)
-        self.pending.append(_Row(rel, str(result.src), "staged", result.request, staged))
+        self.manifest.stage(rel, result.src, result.request, staged, outcome, result.fingerprint)
+        self.pending.append(_Row(rel, str(result.src), "staged", result.request, staged, result.fingerprint))
         if len(self.pending) >= self.batch_size:
             self.flush()
 
@@ -534,6 +543,9 @@ class _Committer:
             return
         rows, self.pending = self.pending, []
         fresh = [r.request for r in rows if self.ledger.index.get(r.request.asset_id) is None]
+        for r in rows:  # as protect_files does: the fingerprint joins the local index before the anchor
+            if r.fingerprint is not None and r.request in fresh:
+                self.ledger.record_fingerprint(r.request.asset_id, *r.fingerprint)
         if len(fresh) > 1:
             self.ledger.enqueue_batch(fresh)
         elif fresh:

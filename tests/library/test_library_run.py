@@ -97,6 +97,11 @@ def test_folder_run_reports_a_broken_photo_and_reruns_nothing(tmp_path: Path, li
     assert [p.name for p in _outputs(out)] == ["p00.shield.png", "p01.shield.png", "p02.shield.png"]
     assert report.anchored == 3 and report.queued == 0
     assert sorted(bytes.fromhex(o.asset_id) for o in report.protected) == sorted(_ledger_assets(lib_settings))
+    ledger = open_ledger(lib_settings, None, start_devnet=False)
+    try:  # as with protect_files, each photo's perceptual fingerprint is in the local index
+        assert all(ledger.index.fingerprint(bytes.fromhex(o.asset_id)) is not None for o in report.protected)
+    finally:
+        ledger.close()
     assert not any((out / RUN_DIR / "staged").iterdir()), "no staged file is left behind"
     # a batch member verifies with its proof sidecar, as a single `shield protect --batch` photo does
     assert verify_file(out / "p02.shield.png", lib_settings).verdict is Verdict.AUTHENTIC
