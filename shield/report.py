@@ -212,7 +212,7 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     skipped: list[str] = []
     has_manifest = c2pa.state != "absent"
     if not has_manifest and not wm.present:
-        return _decide_soft(soft or SoftBindingEvidence(), ledger)
+        return _decide_soft(soft or SoftBindingEvidence(), ledger, image)
 
     if wm.status == "tampered":
         n = len(wm.tampered_regions)
@@ -279,14 +279,18 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     return Verdict.AUTHENTIC_STRIPPED, tuple(reasons), ("ledger pixel hash (anchoring event unavailable)",)
 
 
-def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
+def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence,
+                 image: ImageEvidence | None = None) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]]:
     """Verdict for a copy with neither manifest nor fragile watermark (issue 19).
 
     The robust mark's key is public, so a read asset id is only a pointer: the copy must
     also look like the recorded photo (PDQ distance within the threshold) and the record
     must exist under a publisher that proves its keys, with the same trust decision as a
     stripped photo (the publisher's registered certificate against the trust anchors).
-    Never authentic: a re-encoded copy's exact integrity cannot be certified.
+    Never authentic: a re-encoded copy's exact integrity cannot be certified. The visual
+    match is measured on the stored pixels, so metadata that changes what a viewer shows
+    (``image.rendering_metadata``; the pipeline leaves out ICC profiles that render as
+    sRGB) makes a matching copy ``modified``.
     """
     if not soft.found or soft.asset_id is None:
         why = "no C2PA manifest and no shield watermark found"
@@ -316,6 +320,10 @@ def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> tuple[Ver
             f"publisher: {ledger.publisher_signer or 'the registered certificate'} is not in your trust anchors"
             " (metadata stripped: trust comes from the publisher's registered certificate)"), (
             "publisher trust (pass --trust with the publisher's trust anchors)",)
+    rendering = _rendering_reasons(image)
+    if rendering:
+        return Verdict.MODIFIED, (*rendering, named + f" (PDQ distance {soft.distance} of the stored pixels), "
+                                  "but a viewer does not show those pixels as published"), ()
     dev = " (DEVELOPMENT KEY: anyone with the publisher's key folder can sign as it)" if ledger.publisher_development else ""
     return Verdict.REENCODED_MATCH, (
         named + f"; PDQ distance {soft.distance} of 256 bits (same picture up to {soft.threshold})",

@@ -23,6 +23,7 @@ local index only (not on chain), so elsewhere the visual match is reported unche
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def verify_file(
     manifest = _read_c2pa(data, img.format, anchors)
     payload = _read_payload(img.rgb)
     if manifest.evidence.state == "absent" and payload.payload is None:
-        return _verify_soft(img.rgb, settings, image_ev, manifest.evidence, use_ledger, anchors, ledger)
+        return _verify_soft(img.rgb, data, settings, image_ev, manifest.evidence, use_ledger, anchors, ledger)
     asset_id = manifest.asset_id or (payload.payload.asset_id if payload.payload is not None else None)
     if proof_path is None:
         from shield.ledger import sidecar_path
@@ -317,7 +318,7 @@ class _Candidate:
     distance: int | None
 
 
-def _verify_soft(rgb: np.ndarray, settings: Settings, image_ev: ImageEvidence, c2pa_ev: C2paEvidence,
+def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: ImageEvidence, c2pa_ev: C2paEvidence,
                  use_ledger: bool, anchors: bytes | None, given: Ledger | None) -> VerifyReport:
     """The report of a copy without manifest and fragile watermark (module docstring)."""
     soft = _soft_binding(rgb, settings)
@@ -327,7 +328,9 @@ def _verify_soft(rgb: np.ndarray, settings: Settings, image_ev: ImageEvidence, c
         finding = LedgerEvidence(reachable=False, explanation="no asset id to look up")
     wm_ev = WatermarkEvidence(present=False, status="absent",
                               explanation="no fragile watermark (destroyed by re-encoding, or never embedded)")
-    verdict, reasons, skipped = decide(c2pa_ev, wm_ev, finding, image_ev, soft)
+    shown = dataclasses.replace(image_ev, rendering_metadata=tuple(
+        item for item in image_ev.rendering_metadata if not (item in _ICC_ITEMS and _renders_as_srgb(data, rgb))))
+    verdict, reasons, skipped = decide(c2pa_ev, wm_ev, finding, shown, soft)
     return VerifyReport(
         verdict=verdict,
         asset_id=soft.asset_id if verdict is not Verdict.NO_PROVENANCE else None,
@@ -340,6 +343,38 @@ def _verify_soft(rgb: np.ndarray, settings: Settings, image_ev: ImageEvidence, c
         image=image_ev,
         soft_binding=soft,
     )
+
+
+#: Rendering-metadata items that are ICC profiles (shield.imaging.rendering names).
+_ICC_ITEMS = frozenset({"JPEG APP2 ICC_PROFILE", "WebP ICCP", "iCCP"})
+#: Largest change, in 8-bit levels, that rendering through a profile may make for the
+#: profile to count as sRGB (social networks attach an sRGB profile to re-encoded JPEGs).
+_SRGB_TOLERANCE = 2
+
+
+def _renders_as_srgb(data: bytes, rgb: np.ndarray) -> bool:
+    """Whether the file's ICC profile shows ``rgb`` as sRGB would (within the tolerance).
+
+    The soft-binding route measures the visual match on the stored pixels; a profile
+    that changes them on screen (swapped primaries, another gamma) must not be ignored.
+    """
+    import io
+
+    from PIL import Image, ImageCms
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            profile = im.info.get("icc_profile")
+            if not profile:
+                return False
+            src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            shown = ImageCms.profileToProfile(Image.fromarray(rgb), src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return False  # an unreadable profile is not known to be harmless
+    if shown is None:
+        return False
+    diff = np.abs(np.asarray(shown, dtype=np.int16) - rgb.astype(np.int16))
+    return int(diff.max()) <= _SRGB_TOLERANCE
 
 
 def _soft_binding(rgb: np.ndarray, settings: Settings) -> SoftBindingEvidence:

@@ -133,9 +133,23 @@ def test_jpeg_with_an_icc_profile_is_not_authentic(victim: Victim, tmp_path: Pat
     Image.fromarray(pixels(victim.photos[0].output)).save(photo, quality=100,
                                                           icc_profile=zlib.decompress(_iccp_swapped()[1][6:]))
     report = verify_file(photo, victim.settings)
-    # JPEG destroys the fragile mark (no provenance left, exit 2); the profile is still seen.
-    assert report.verdict is Verdict.NO_PROVENANCE and report.exit_code == 2, report.reasons
+    # JPEG destroys the fragile mark; the soft binding still leads to the record (issue 19),
+    # but the recolouring profile makes the copy modified, never a re-encoded match.
+    assert report.verdict is Verdict.MODIFIED and report.exit_code == 1, report.reasons
+    assert any("JPEG APP2 ICC_PROFILE" in r for r in report.reasons), report.reasons
     assert report.image is not None and "JPEG APP2 ICC_PROFILE" in report.image.rendering_metadata
+
+
+def test_jpeg_with_an_srgb_profile_is_a_reencoded_match(victim: Victim, tmp_path: Path) -> None:
+    """Social networks attach an sRGB profile to re-encoded JPEGs: it shows the same pixels."""
+    from PIL import ImageCms
+
+    photo = tmp_path / "posted.jpg"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(pixels(victim.photos[0].output)).save(photo, quality=85, icc_profile=srgb)
+    report = verify_file(photo, victim.settings)
+    assert report.verdict is Verdict.REENCODED_MATCH and report.exit_code == 1, report.reasons
+    assert report.asset_id == victim.photos[0].asset_id
 
 
 # ------------------------------------------------------------------ attacks that already held
