@@ -31,6 +31,8 @@ def verify(image: Path, tamper_map: Path | None, trust: Path | None, proof: Path
         emit_json(report)
     else:
         click.echo(render_text(report))
-        if tamper_map is not None and report.watermark.status != "absent":
+        if tamper_map is not None and report.watermark.status not in ("absent", "unchecked"):
             click.echo(f"  tamper map {tamper_map}")
+        elif tamper_map is not None:
+            click.echo(f"  tamper map not written: no fragile watermark was checked ({report.watermark.status})")
     sys.exit(report.exit_code)

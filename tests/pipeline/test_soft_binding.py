@@ -137,3 +137,21 @@ def test_reencoded_copy_offline_is_not_checked(published: Any, tmp_path: Path) -
     report = verify_file(copy, published.settings, use_ledger=False)
     assert report.verdict is Verdict.UNCHECKED and report.exit_code == 3
     assert report.soft_binding.found and any("--offline" in s for s in report.skipped)
+
+
+@needs_anvil
+def test_cli_reports_the_reencoded_match(published: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from shield.cli import cli
+
+    cfg = published.settings
+    env = {"SHIELD_HOME": str(cfg.home), "SHIELD_KEYS_DIR": str(cfg.keys_dir), "SHIELD_NODE_BIN": str(cfg.node_bin),
+           "SHIELD_ANVIL_PORT": str(cfg.chain.anvil_port)}
+    copy = _jpeg(_pixels(published.outcome.output), tmp_path / "posted.jpg", 75, 0.5)
+    text = CliRunner().invoke(cli, ["verify", str(copy), "--tamper-map", str(tmp_path / "map.png")], env=env)
+    assert text.exit_code == 1, text.output
+    assert text.output.startswith("RE-ENCODED MATCH: published by "), text.output
+    assert "tamper map not written" in text.output and not (tmp_path / "map.png").exists()
+    doc = CliRunner().invoke(cli, ["verify", str(copy), "--json"], env=env)
+    assert doc.exit_code == 1 and json.loads(doc.output)["soft_binding"]["asset_id"] == published.outcome.asset_id
