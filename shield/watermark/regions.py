@@ -67,10 +67,10 @@ def cells_of(state: np.ndarray, grid: Grid, ox: int, oy: int, width: int, height
 
 def regions_of(cells: Cells) -> tuple[Region, ...]:
     """Bounding boxes of 8-connected groups of tampered cells, largest first."""
-    from scipy import ndimage  # heavy import, only needed once something is tampered
-
     if not cells.tampered.any():
         return ()
+    from scipy import ndimage  # heavy import (about 0.3 s), only needed once something is tampered
+
     labels, n = ndimage.label(cells.tampered, structure=np.ones((3, 3), dtype=int))
     out = []
     for sl in ndimage.find_objects(labels)[:n]:
