@@ -73,25 +73,16 @@ TRANSFER_FOMM = "fomm-mini-b"
 FACESWAP = "faceswap-ae"
 IDENTITY = "dlib-resnet"
 
-Condition = Callable[[np.ndarray], np.ndarray]
+#: The surrogate weights of each preset when bench/results/protection*.json were measured.
+SURROGATE_WEIGHTS: dict[str, dict[str, float]] = {
+    "fast": {ATTACKED_FOMM: 1.0, FACESWAP: 1.0},
+    "balanced": {ATTACKED_FOMM: 1.0, FACESWAP: 1.0, IDENTITY: 0.01},
+    "max": {ATTACKED_FOMM: 1.0, FACESWAP: 1.0, IDENTITY: 0.01},
+    "ruiz2020": {ATTACKED_FOMM: 1.0, FACESWAP: 1.0},
+}
 
-
-def _jpeg(quality: int) -> Condition:
-    def apply(rgb: np.ndarray) -> np.ndarray:
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
-        return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-
-    return apply
-
-
-def _resize(scale: float) -> Condition:
-    def apply(rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        small = Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
-        return np.array(small.resize((w, h), Image.Resampling.BICUBIC))
-
-    return apply
+# JPEG and rescaling exactly as the real-network harness applies them (one definition).
+from shield.adversarial.harness import Condition, jpeg_condition as _jpeg, resize_condition as _resize  # noqa: E402
 
 
 def _blur(sigma: float) -> Condition:
@@ -172,17 +163,25 @@ class Surrogates:
 
 
 def on_surrogates(preset: str | Preset, targets: Sequence[Target]) -> Preset:
-    """``preset`` with its weights restricted to the loaded ``targets`` (others dropped).
+    """``preset``'s effort (steps, budget, transformations) on the loaded surrogate ``targets``.
+
+    The weights are those the presets gave the surrogates when the recorded results were
+    measured (:data:`SURROGATE_WEIGHTS`; the runtime presets now attack real networks), or
+    for another preset its own weights; either way restricted to ``targets``. Every term
+    is evaluated each step.
 
     Raises:
         InputError: unknown preset name.
-        ValueError: the preset weighs none of ``targets``.
+        ValueError: no weight is left for ``targets``.
     """
     p = get_preset(preset)
-    weights = {t.name: float(p.weights[t.name]) for t in targets if p.weights.get(t.name, 0.0)}
+    table = SURROGATE_WEIGHTS.get(p.name, dict(p.weights))
+    weights = {t.name: float(table[t.name]) for t in targets if table.get(t.name, 0.0)}
     if not weights:
         raise ValueError(f"preset {p.name!r} weighs none of {[t.name for t in targets]}")
-    return replace(p, weights=MappingProxyType(weights))
+    if not weights:
+        raise ValueError(f"preset {p.name!r} weighs none of {[t.name for t in targets]}")
+    return replace(p, weights=MappingProxyType(weights), terms_per_step=None)
 
 
 @dataclass(frozen=True)

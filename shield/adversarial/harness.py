@@ -38,14 +38,16 @@ from shield.adversarial.protect import ProtectionResult, protect_pixels
 from shield.adversarial.threats import Target
 from shield.tensors import to_tensor
 
-__all__ = ["Condition", "CONDITIONS", "CONTRACT_KEYS", "HarnessConfig", "run_harness", "baseline_for", "summarise", "merge_reports"]
+__all__ = ["Condition", "CONDITIONS", "jpeg_condition", "resize_condition", "CONTRACT_KEYS", "HarnessConfig", "run_harness", "baseline_for", "summarise", "merge_reports"]
 
 log = logging.getLogger(__name__)
 
 Condition = Callable[[np.ndarray], np.ndarray]
 
 
-def _jpeg(quality: int) -> Condition:
+def jpeg_condition(quality: int) -> Condition:
+    """Pillow JPEG at ``quality`` and back to RGB (what a platform re-encode does)."""
+
     def apply(rgb: np.ndarray) -> np.ndarray:
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
@@ -54,7 +56,9 @@ def _jpeg(quality: int) -> Condition:
     return apply
 
 
-def _resize(scale: float) -> Condition:
+def resize_condition(scale: float) -> Condition:
+    """Bicubic downscale by ``scale`` and back to the original size."""
+
     def apply(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         small = Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
@@ -66,10 +70,10 @@ def _resize(scale: float) -> Condition:
 #: What happens to a posted photo before a deepfake tool reads it.
 CONDITIONS: dict[str, Condition] = {
     "none": lambda rgb: rgb,
-    "jpeg90": _jpeg(90),
-    "jpeg75": _jpeg(75),
-    "jpeg50": _jpeg(50),
-    "resize50": _resize(0.5),
+    "jpeg90": jpeg_condition(90),
+    "jpeg75": jpeg_condition(75),
+    "jpeg50": jpeg_condition(50),
+    "resize50": resize_condition(0.5),
 }
 #: JSON key of the break rate under each condition.
 CONTRACT_KEYS = {"none": "disruption", "jpeg90": "disruption_jpeg90", "jpeg75": "disruption_jpeg75", "jpeg50": "disruption_jpeg50", "resize50": "disruption_resize50"}

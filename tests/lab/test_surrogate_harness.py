@@ -13,6 +13,7 @@ import torch
 from skimage.data import astronaut
 
 from lab.bench.surrogate_harness import (
+    SURROGATE_WEIGHTS,
     FACESWAP,
     Surrogates,
     _animate,
@@ -103,15 +104,14 @@ def test_surrogates_wrap_the_plugins_and_presets_weigh_only_them() -> None:
     assert models.faceswap is targets[1].model  # type: ignore[attr-defined]
     assert models.names() == ["fomm-mini-a", "faceswap-ae", "dlib-resnet"]
     for preset in PRESETS.values():
-        weighed = {n: w for n, w in preset.weights.items() if w and n in models.names()}
-        assert dict(on_surrogates(preset, targets).weights) == weighed
+        assert dict(on_surrogates(preset, targets).weights) == SURROGATE_WEIGHTS[preset.name]
     assert set(on_surrogates("fast", targets).weights) == {"fomm-mini-a", "faceswap-ae"}
     assert "dlib-resnet" in on_surrogates("balanced", targets).weights
     # the baseline's official checkpoints are left out, its other settings kept
     ruiz = on_surrogates(RUIZ_BASELINE, targets)
     assert dict(ruiz.weights) == {"fomm-mini-a": 1.0, "faceswap-ae": 1.0} and ruiz.output_only and ruiz.eps == RUIZ_BASELINE.eps
     with pytest.raises(ValueError):
-        on_surrogates(replace(PRESETS["fast"], weights={"fomm-vox-256": 1.0}), targets)
+        on_surrogates(replace(PRESETS["fast"], name="custom", weights={"fomm-vox-256": 1.0}), targets)
     with pytest.raises(ValueError):
         Surrogates.from_targets(targets[1:])
 
