@@ -26,7 +26,6 @@ image left) and 42-47, 0-based (:data:`LEFT_EYE`, :data:`RIGHT_EYE`, :func:`eye_
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shield.adversarial.models.faceapi_weights import (
+    load_released,
     LICENSE,
     PACKAGE,
     VERSION,
@@ -44,9 +44,7 @@ from shield.adversarial.models.faceapi_weights import (
     clip_box,
     conv_weight,
     depthwise_weight,
-    model_files,
     pad_to_square,
-    read_weights,
     resize_bilinear,
     same_pad,
 )
@@ -231,11 +229,6 @@ def eye_centres(points: np.ndarray) -> np.ndarray:
     return np.stack([pts[list(LEFT_EYE)].mean(0), pts[list(RIGHT_EYE)].mean(0)])
 
 
-@functools.lru_cache(maxsize=4)
-def _tensors(manifest: Path) -> dict[str, np.ndarray]:
-    return read_weights(manifest)
-
-
 def load_faceapi_landmarks68(device: torch.device | str = "cpu", *, manifest: Path | None = None) -> FaceApiLandmarks68:
     """The released face-api 68-point landmark net, frozen, in eval mode, on ``device``.
 
@@ -249,9 +242,4 @@ def load_faceapi_landmarks68(device: torch.device | str = "cpu", *, manifest: Pa
         FaceApiWeightsError: the files are malformed; FaceApiLayoutError (a subclass) if
             their tensors are not this architecture's.
     """
-    path = model_files(MODEL).manifest if manifest is None else Path(manifest)
-    model = FaceApiLandmarks68()
-    model.load_weights(WeightMap(dict(_tensors(path)), path.name))
-    model.eval().requires_grad_(False)
-    log.debug("loaded face-api landmark net from %s", path)
-    return model.to(device)
+    return load_released(FaceApiLandmarks68(), MODEL, manifest, device)

@@ -24,7 +24,6 @@ landmarks; ``chip(image, landmarks)`` does that too. Two faces are the same pers
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,15 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from shield.adversarial.models.faceapi_weights import (
+    load_released,
     LICENSE,
     PACKAGE,
     VERSION,
     WeightMap,
     clip_box,
     conv_weight,
-    model_files,
     pad_to_square,
-    read_weights,
     resize_bilinear,
 )
 
@@ -245,11 +243,6 @@ def dlib_aligned_box(landmarks: np.ndarray, crop_size: tuple[float, float]) -> t
     return x, y, x + w, y + h
 
 
-@functools.lru_cache(maxsize=4)
-def _tensors(manifest: Path) -> dict[str, np.ndarray]:
-    return read_weights(manifest)
-
-
 def load_faceapi_recognition(device: torch.device | str = "cpu", *, manifest: Path | None = None) -> FaceApiRecognitionNet:
     """The released face-api recognition net, frozen, in eval mode, on ``device``.
 
@@ -263,9 +256,4 @@ def load_faceapi_recognition(device: torch.device | str = "cpu", *, manifest: Pa
         FaceApiWeightsError: the files are malformed; FaceApiLayoutError (a subclass) if
             their tensors are not this architecture's.
     """
-    path = model_files(MODEL).manifest if manifest is None else Path(manifest)
-    model = FaceApiRecognitionNet()
-    model.load_weights(WeightMap(dict(_tensors(path)), f"{path.name}"))
-    model.eval().requires_grad_(False)
-    log.debug("loaded face-api recognition net from %s", path)
-    return model.to(device)
+    return load_released(FaceApiRecognitionNet(), MODEL, manifest, device)

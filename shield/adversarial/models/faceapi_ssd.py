@@ -23,26 +23,23 @@ Role: detector (:meth:`FaceApiSsd.candidates`, :meth:`FaceApiSsd.detect`).
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from shield.adversarial.models.detections import Candidates, Detection
 from shield.adversarial.models.faceapi_weights import (
+    load_released,
     LICENSE,
     PACKAGE,
     VERSION,
     WeightMap,
     conv_weight,
     depthwise_weight,
-    model_files,
     pad_to_square,
-    read_weights,
     resize_bilinear,
     same_pad,
 )
@@ -310,11 +307,6 @@ def _face_api_nms(boxes: np.ndarray, scores: np.ndarray) -> list[int]:
     return selected
 
 
-@functools.lru_cache(maxsize=4)
-def _tensors(manifest: Path) -> dict[str, np.ndarray]:
-    return read_weights(manifest)
-
-
 def load_faceapi_ssd(device: torch.device | str = "cpu", *, manifest: Path | None = None) -> FaceApiSsd:
     """The released face-api SSD MobileNet v1 detector, frozen, in eval mode, on ``device``.
 
@@ -328,9 +320,4 @@ def load_faceapi_ssd(device: torch.device | str = "cpu", *, manifest: Path | Non
         FaceApiWeightsError: the files are malformed; FaceApiLayoutError (a subclass) if
             their tensors are not this architecture's.
     """
-    path = model_files(MODEL).manifest if manifest is None else Path(manifest)
-    model = FaceApiSsd()
-    model.load_weights(WeightMap(dict(_tensors(path)), path.name))
-    model.eval().requires_grad_(False)
-    log.debug("loaded face-api SSD MobileNet v1 from %s", path)
-    return model.to(device)
+    return load_released(FaceApiSsd(), MODEL, manifest, device)

@@ -18,13 +18,14 @@ the extra row/column at the bottom/right), tfjs' ``resizeBilinear`` without
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ __all__ = [
     "resize_bilinear",
     "pad_to_square",
     "clip_box",
+    "load_released",
 ]
 
 #: The npm package and version whose files the ports read.
@@ -333,3 +335,44 @@ def clip_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, i
     x0, y0 = max(x, 0.0), max(y, 0.0)
     cw, ch = min(x + w - x0, width - x0), min(y + h - y0, height - y0)
     return math.floor(x0), math.floor(y0), math.floor(cw), math.floor(ch)
+
+
+class _Loadable(Protocol):
+    def load_weights(self, weights: WeightMap) -> None: ...
+
+    def eval(self) -> Any: ...
+
+    def requires_grad_(self, requires_grad: bool = ...) -> Any: ...
+
+    def to(self, device: torch.device | str) -> Any: ...
+
+
+_Net = TypeVar("_Net", bound=_Loadable)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tensors(manifest: Path) -> dict[str, np.ndarray]:
+    return read_weights(manifest)
+
+
+def load_released(model: _Net, name: str, manifest: Path | None, device: torch.device | str) -> _Net:
+    """``model`` with the released weights of face-api model ``name``, frozen, in eval mode, on ``device``.
+
+    The one loading recipe of the three face-api ports.
+
+    Args:
+        model: a freshly built port (its ``load_weights`` maps every tensor strictly).
+        name: the manifest stem (``face_recognition_model``).
+        manifest: another ``*-weights_manifest.json`` (its shard beside it), or None for
+            the installed npm package's.
+
+    Raises:
+        PackageMissingError: the npm package is not installed.
+        FaceApiWeightsError: the files are malformed; FaceApiLayoutError (a subclass) if
+            their tensors are not this architecture's.
+    """
+    path = model_files(name).manifest if manifest is None else Path(manifest)
+    model.load_weights(WeightMap(dict(_cached_tensors(path)), path.name))
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
