@@ -31,8 +31,8 @@ from PIL import Image
 
 from shield.adversarial.models.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFace, load_blazeface
 from shield.adversarial.models.detections import box_iou
-from shield.adversarial.models.facemesh import CROP_SIZE, FaceMesh, Roi, eye_centres, load_facemesh, warp_roi
-from shield.adversarial.models.iris import EYE_CORNER_INDICES, IrisLandmarks, eye_corners_from_mesh, load_iris
+from shield.adversarial.models.facemesh import CROP_SIZE, Roi, eye_centres, load_facemesh, warp_roi
+from shield.adversarial.models.iris import EYE_CORNER_INDICES, eye_corners_from_mesh, load_iris
 
 log = logging.getLogger("bench.ports.mediapipe")
 REPO = Path(__file__).resolve().parents[2]

@@ -35,7 +35,6 @@ frame, is a face still found, and is it still the protected person?
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable, Sequence

@@ -257,7 +257,6 @@ def _ledger_evidence(
                 ledger.close()
     except LedgerError as exc:
         return _LedgerFinding(LedgerEvidence(reachable=False, explanation=str(exc)))
-    base = LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address, ignored_claims=ignored)
     if not found:
         why = "no record" if not truncated else f"more than {len(claims)} addresses claim this watermark key; not all were read"
         return _LedgerFinding(LedgerEvidence(reachable=not truncated, chain_id=ledger.chain_id, contract=ledger.registry_address,
