@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shield.adversarial.attacks import PGD, LossTerm, WeightedObjective
+from shield.adversarial.attacks import PGD, LossTerm, StepCallback, WeightedObjective
 from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces, view_bbox
 from shield.adversarial.metrics import psnr, ssim
 from shield.adversarial.presets import Preset, check_weights, get_preset
@@ -54,8 +54,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Progress protocol shared with the CLI: called once with the number of faces, returns
-#: a function that is called with 1 after each face is done.
+#: Progress protocol shared with the CLI, in attack steps: called once with the total
+#: number of PGD steps over all faces, returns a function that is called with 1 after
+#: each step.
 Progress = Callable[[int], Callable[[int], None]]
 
 #: Longest side of the region the attack optimises; larger face regions are attacked on
@@ -273,15 +274,21 @@ def _budget(x: torch.Tensor, mask: torch.Tensor, preset: Preset) -> torch.Tensor
 
 
 def protect_tensor_region(
-    x: torch.Tensor, region: _Region, models: Sequence[Target], preset: Preset, gen: torch.Generator
+    x: torch.Tensor,
+    region: _Region,
+    models: Sequence[Target],
+    preset: Preset,
+    gen: torch.Generator,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """Attack one region (1,3,h,w) in [0,1] and return its adversarial version (continuous).
 
     Regions larger than :data:`MAX_WORK_SIDE` are attacked on a downscaled copy; the
-    perturbation is upsampled and clipped to the full-resolution budget.
+    perturbation is upsampled and clipped to the full-resolution budget. ``on_step`` is
+    called after each attack step.
     """
     xw, work = _work_copy(x, region)
-    adv = _attack(xw, work, models, preset, gen)
+    adv = _attack(xw, work, models, preset, gen, on_step)
     if xw is x:
         return adv
     delta = F.interpolate(adv - xw, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -290,7 +297,14 @@ def protect_tensor_region(
     return (x + delta).clamp(0, 1)
 
 
-def _attack(x: torch.Tensor, region: _Region, models: Sequence[Target], preset: Preset, gen: torch.Generator) -> torch.Tensor:
+def _attack(
+    x: torch.Tensor,
+    region: _Region,
+    models: Sequence[Target],
+    preset: Preset,
+    gen: torch.Generator,
+    on_step: StepCallback | None = None,
+) -> torch.Tensor:
     objective = WeightedObjective(_terms(models, region, preset, gen), sample=preset.terms_per_step)
     objective.prepare(x)
     budget = _budget(x, region.mask, preset)
@@ -307,7 +321,7 @@ def _attack(x: torch.Tensor, region: _Region, models: Sequence[Target], preset: 
         device=x.device,
     )
     log.debug("attack %r with %r", attack, objective)
-    return attack(x, gen=gen, budget=budget.to(x.device))
+    return attack(x, gen=gen, budget=budget.to(x.device), on_step=on_step)
 
 
 @torch.no_grad()
@@ -368,6 +382,15 @@ def _ssim_changed(original: torch.Tensor, protected: torch.Tensor, changed: np.n
     return (inner * n_box + (n_all - n_box)) / n_all
 
 
+def _step_ticker(advance: Callable[[int], None]) -> StepCallback:
+    """The attack's per-step callback that advances the progress by one step."""
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        advance(1)
+
+    return on_step
+
+
 def protect_pixels(
     rgb: np.ndarray,
     *,
@@ -389,8 +412,8 @@ def protect_pixels(
         device: torch device for the computation.
         seed: seeds every random choice (random start, motions, transformations); a
             fresh random seed is drawn and recorded in ``params`` when None.
-        progress: called with the number of faces; its return value is called with 1
-            after each face.
+        progress: called once with the total number of attack steps (PGD steps summed
+            over the faces); its return value is called with 1 after each step.
         models: the loaded threat models (default: the preset's ensemble,
             :func:`~shield.adversarial.threats.load_ensemble`); only those the preset
             weighs are attacked and self-checked.
@@ -422,17 +445,16 @@ def protect_pixels(
         regions = [_whole_region(targets, width, height)]
     else:
         raise NoFaceError("no face found in the photo, so there is nothing to protect against face deepfakes")
-    advance = progress(len(regions)) if progress is not None else None
+    advance = progress(len(regions) * preset.steps) if progress is not None else None
+    on_step = _step_ticker(advance) if advance is not None else None
     original = to_tensor(rgb, device)
     current = original.clone()
     timings: list[float] = []
     for region in regions:
         started = time.perf_counter()
         sl = (slice(None), slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
-        current[sl] = protect_tensor_region(current[sl].clone(), region, targets, preset, gen)
+        current[sl] = protect_tensor_region(current[sl].clone(), region, targets, preset, gen, on_step)
         timings.append(time.perf_counter() - started)
-        if advance is not None:
-            advance(1)
     out = _quantise_within_budget(rgb, current, preset.eps)
     protected = to_tensor(out, device)
     faces_out: list[FaceReport] = []

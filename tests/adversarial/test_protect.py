@@ -119,7 +119,7 @@ def test_nonface_images_of_the_shared_data_are_refused(shared_data: Path) -> Non
         protect_pixels(img, strength=QUICK, seed=0, models=tiny_threat_models())
 
 
-def test_progress_is_reported_per_face(portrait: np.ndarray, face: FaceGeometry) -> None:
+def test_progress_is_reported_per_attack_step(portrait: np.ndarray, face: FaceGeometry) -> None:
     calls: list[tuple[str, int]] = []
 
     def progress(total: int) -> Callable[[int], None]:
@@ -127,7 +127,7 @@ def test_progress_is_reported_per_face(portrait: np.ndarray, face: FaceGeometry)
         return lambda n: calls.append(("advance", n))
 
     protect_pixels(portrait, strength=QUICK, seed=0, models=tiny_threat_models(), faces=[face, face], progress=progress)
-    assert calls == [("total", 2), ("advance", 1), ("advance", 1)]
+    assert calls == [("total", 2 * QUICK.steps)] + [("advance", 1)] * (2 * QUICK.steps)
 
 
 def test_texture_mask_spares_flat_areas() -> None:
