@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("chain", "chain"),
     "models": ("models", "models"),
     "bench": ("bench", "bench"),
+    "serve": ("serve", "serve"),
 }
 
 EXIT_INTERNAL = 70
