@@ -1,6 +1,10 @@
 # Two commands do all the set-up on a fresh clone:
 #   make run    set up, then protect and verify a sample portrait on the embedded defaults
 #   make test   set up, type-check the package, the benchmarks, the lab and the tests, then run the whole test suite
+#
+# `make run` keeps its state where `shield` run by hand does: $SHIELD_HOME when set, else
+# ~/.shield (chain, local index, keystore in <home>/keys); its first line says which.
+# `make test` runs the suite in a throw-away home, never in yours.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,8 +12,6 @@ SHIELD := $(VENV)/bin/shield
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-export SHIELD_HOME ?= $(CURDIR)/.shield
-export SHIELD_KEYS_DIR ?= $(CURDIR)/keys
 export SHIELD_NODE_BIN ?= $(CURDIR)/node_modules/.bin
 
 .PHONY: setup run test contracts bench clean
@@ -31,6 +33,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 run: setup
+	$(SHIELD) chain up
 	mkdir -p $(OUT)
 	$(PY) -m shield.sample $(OUT)/astronaut.png
 	$(SHIELD) protect $(OUT)/astronaut.png -o $(OUT)
@@ -39,7 +42,8 @@ run: setup
 
 test: setup
 	$(VENV)/bin/mypy shield bench lab tests
-	$(PY) -m pytest -q
+	home=$$(mktemp -d) && trap 'rm -rf "$$home"' EXIT && \
+		SHIELD_HOME="$$home" SHIELD_KEYS_DIR="$$home/keys" $(PY) -m pytest -q
 
 contracts: node_modules/.installed
 	$(PY) -m shield.ledger.compile

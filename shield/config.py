@@ -4,9 +4,15 @@ Precedence: environment variable > ``shield.toml`` (``$SHIELD_CONFIG``, else
 ``./shield.toml``) > built-in default. The result is a frozen, validated dataclass;
 nothing else in the package reads the environment.
 
+The home (all state: chain, local index, outbox, caches; the keystore in ``<home>/keys``)
+is ``$SHIELD_HOME``, else ``home`` in the config file, else ``~/.shield``: the same for
+``make run`` and for ``shield`` run by hand.
+
 ``[chain]`` section keys: ``rpc_url``, ``chain_id``, ``registry``, ``confirmations``,
 ``anvil_port``. Environment names: ``SHIELD_RPC_URL``, ``SHIELD_CHAIN_ID``,
-``SHIELD_REGISTRY``, ``SHIELD_CONFIRMATIONS``, ``SHIELD_ANVIL_PORT``.
+``SHIELD_REGISTRY``, ``SHIELD_CONFIRMATIONS``, ``SHIELD_ANVIL_PORT``. Without an anvil
+port the devnet uses the port recorded in its home (``<home>/chain/anvil.port``), else
+8545, or the next free port when another program holds that one.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ ANVIL_CHAIN_ID = 31337
 
 @dataclass(frozen=True)
 class ChainSettings:
-    """Where records are anchored. ``rpc_url`` None means the embedded anvil devnet."""
+    """Where records are anchored. ``rpc_url`` None means the embedded anvil devnet.
+
+    ``anvil_port`` None (not configured) lets the devnet choose: the port recorded in the
+    home, else DEFAULT_ANVIL_PORT, else the next free one (shield.ledger.devnet).
+    """
 
     rpc_url: str | None = None
     chain_id: int | None = None
     registry: str | None = None
     confirmations: int = 1
-    anvil_port: int = DEFAULT_ANVIL_PORT
+    anvil_port: int | None = None
 
     @property
     def embedded(self) -> bool:
@@ -61,6 +71,8 @@ class Settings:
         chain: ledger settings.
         device: torch device of the protection (``cpu``, ``cuda``, ``cuda:N``, ``mps``);
             from ``SHIELD_DEVICE``, default ``cpu``.
+        home_origin: where ``home`` came from, in words (``SHIELD_HOME``, the config
+            file's path, or ``default``), for the ``home:`` line commands print.
     """
 
     home: Path
@@ -71,6 +83,7 @@ class Settings:
     keys_password_env: str = "SHIELD_KEYS_PASSWORD"
     chain: ChainSettings = field(default_factory=ChainSettings)
     device: str = "cpu"
+    home_origin: str = "default"
 
     def with_chain(self, **changes: Any) -> Settings:
         return replace(self, chain=replace(self.chain, **changes))
@@ -83,6 +96,16 @@ def _int(name: str, raw: object, *, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _port(raw: object) -> int | None:
+    """A TCP port (1..65535), or None when not configured."""
+    if raw is None or raw == "":
+        return None
+    value = _int("anvil_port", raw, minimum=1)
+    if value > 65535:
+        raise ConfigError(f"anvil_port must be <= 65535, got {value}")
     return value
 
 
@@ -154,7 +177,9 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     def pick(env_name: str, key: str, section: Mapping[str, Any] = doc) -> Any:
         return env.get(env_name, section.get(key))
 
-    home = Path(pick("SHIELD_HOME", "home") or Path.home() / ".shield").expanduser()
+    home_raw = pick("SHIELD_HOME", "home")
+    home = Path(home_raw or Path.home() / ".shield").expanduser().absolute()
+    home_origin = "default" if not home_raw else "SHIELD_HOME" if env.get("SHIELD_HOME") else str(config_path)
     keys_dir = Path(pick("SHIELD_KEYS_DIR", "keys_dir") or home / "keys").expanduser()
     data_raw = pick("SHIELD_DATA_DIR", "data_dir")
     data_dir = Path(data_raw).expanduser() if data_raw else _default_data_dir(cwd)
@@ -170,7 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         chain_id=_int("chain_id", chain_id_raw, minimum=1) if chain_id_raw is not None else (None if rpc_url else ANVIL_CHAIN_ID),
         registry=pick("SHIELD_REGISTRY", "registry", chain_doc) or None,
         confirmations=_int("confirmations", pick("SHIELD_CONFIRMATIONS", "confirmations", chain_doc) or 1, minimum=0),
-        anvil_port=_int("anvil_port", pick("SHIELD_ANVIL_PORT", "anvil_port", chain_doc) or DEFAULT_ANVIL_PORT, minimum=1),
+        anvil_port=_port(pick("SHIELD_ANVIL_PORT", "anvil_port", chain_doc)),
     )
     if rpc_url is not None and chain.chain_id is None:
         raise ConfigError("a remote chain needs its chain id", fix="set SHIELD_CHAIN_ID (or chain_id in [chain])")
@@ -183,4 +208,5 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         keys_password_env=str(pick("SHIELD_KEYS_PASSWORD_ENV", "keys_password_env") or "SHIELD_KEYS_PASSWORD"),
         chain=chain,
         device=_device(pick("SHIELD_DEVICE", "device") or "cpu"),
+        home_origin=home_origin,
     )

@@ -2,7 +2,15 @@
 
 State lives under ``<home>/chain/``: ``state.json`` (anvil ``--state``, saved every
 STATE_INTERVAL_S seconds and on a clean stop), ``state.json.bak`` (copy taken before
-each start), ``anvil.pid``, ``anvil.log``. A corrupt state file is reported, never reset.
+each start), ``anvil.pid``, ``anvil.log``, ``anvil.port``. A corrupt state file is
+reported, never reset.
+
+The port: a configured one (``SHIELD_ANVIL_PORT``, ``anvil_port`` in ``[chain]``) is used
+as it is, and a start fails with PortBusyError when another program holds it. Without
+one, a home uses the port it recorded in ``anvil.port`` (8545 the first time); when
+another program holds it (the devnet of another home, typically), the start takes the
+next free port, records it and says so in one warning line. Every command of the home
+then talks to the recorded port.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
-from shield.config import Settings, find_node_tool
+from shield.config import DEFAULT_ANVIL_PORT, Settings, find_node_tool
 from shield.ledger.errors import DevnetError, PortBusyError, StateCorruptError
 
 __all__ = ["Devnet", "DevnetStatus", "find_anvil", "STATE_INTERVAL_S"]
@@ -34,6 +42,8 @@ STATE_INTERVAL_S = 2
 #: Seconds to wait for a fresh anvil to answer RPC, and for a stopping one to exit.
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+#: How many ports above the wanted one a start tries before giving up.
+PORT_SEARCH = 100
 
 
 def find_anvil(node_bin: Path | None) -> Path:
@@ -94,12 +104,57 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _is_our_anvil(pid: int, state_file: Path) -> bool:
+def _cmdline(pid: int) -> list[bytes]:
     try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
+        return []
+
+
+def _is_anvil(cmd: list[bytes]) -> bool:
+    return any(part.endswith(b"anvil") for part in cmd[:2])
+
+
+def _is_our_anvil(pid: int, state_file: Path) -> bool:
+    cmd = _cmdline(pid)
+    return _is_anvil(cmd) and str(state_file).encode() in cmd
+
+
+def _option(cmd: list[bytes], name: bytes) -> bytes | None:
+    """The value following ``name`` in an argv, or None."""
+    for flag, value in zip(cmd, cmd[1:]):
+        if flag == name:
+            return value
+    return None
+
+
+def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` and anvil could bind it (it binds with
+    SO_REUSEADDR, so a socket of a stopped node in TIME_WAIT does not count)."""
+    if _port_open(port):
         return False
-    return any(part.endswith(b"anvil") for part in cmd[:2]) and str(state_file).encode() in cmd
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _holder(port: int) -> str:
+    """Who listens on ``port``, in words: another shield home's devnet (named by its home)
+    when an anvil with a ``--state`` file runs with that port, else another program."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        cmd = _cmdline(int(proc.name))
+        if _is_anvil(cmd) and _option(cmd, b"--port") == str(port).encode():
+            state = _option(cmd, b"--state")
+            if state is not None and Path(state.decode(errors="replace")).parent.name == "chain":
+                return f"the devnet of the shield home {Path(state.decode(errors='replace')).parent.parent}"
+            return f"another anvil (pid {proc.name})"
+    return "another program"
 
 
 class Devnet:
@@ -111,11 +166,61 @@ class Devnet:
         self.state_file = self.dir / "state.json"
         self.pid_file = self.dir / "anvil.pid"
         self.log_file = self.dir / "anvil.log"
-        self.port = settings.chain.anvil_port
+        self.port_file = self.dir / "anvil.port"
         self.chain_id = settings.chain.chain_id or 31337
-        self.url = f"http://{HOST}:{self.port}"
+        #: The configured port: fixed, never moved.
+        self.fixed_port = settings.chain.anvil_port
+        self.port = self._wanted_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
 
     # ------------------------------------------------------------------ inspect
+
+    def recorded_port(self) -> int | None:
+        """The port in ``anvil.port``, or None when there is none (or it is unreadable)."""
+        try:
+            port = int(self.port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 else None
+
+    def _wanted_port(self) -> int:
+        """Where this home's node listens or will: the port of the running node, else the
+        configured one, else the recorded one, else DEFAULT_ANVIL_PORT."""
+        pid = self.pid()
+        running = _option(_cmdline(pid), b"--port") if pid is not None else None
+        if running is not None and running.isdigit():
+            return int(running)
+        return self.fixed_port or self.recorded_port() or DEFAULT_ANVIL_PORT
+
+    def _record_port(self, port: int) -> None:
+        tmp = self.port_file.with_suffix(".port.tmp")
+        tmp.write_text(f"{port}\n")
+        tmp.replace(self.port_file)
+
+    def _choose_port(self) -> int:
+        """The port to start on (see the module docstring).
+
+        Raises:
+            PortBusyError: the configured port is taken, or no free port was found.
+        """
+        wanted = self.port
+        if _port_free(wanted):
+            return wanted
+        holder = _holder(wanted)
+        if self.fixed_port is not None:
+            raise PortBusyError(f"port {wanted} is already used by {holder}, not this home's devnet",
+                                fix="stop that program, set SHIELD_ANVIL_PORT to a free port, "
+                                    "or unset it to let shield pick one")
+        for port in range(wanted + 1, min(wanted + PORT_SEARCH, 65535) + 1):
+            if _port_free(port):
+                log.warning("port %d is used by %s; this home's devnet uses port %d from now on (recorded in %s)",
+                            wanted, holder, port, self.port_file)
+                return port
+        raise PortBusyError(f"port {wanted} is used by {holder} and the next {PORT_SEARCH} ports are taken too",
+                            fix="set SHIELD_ANVIL_PORT to a free port")
 
     def pid(self) -> int | None:
         """The recorded pid if that process is alive and is our anvil; clears a stale pid file."""
@@ -142,7 +247,8 @@ class Devnet:
             except (OSError, URLError, ValueError, KeyError):
                 message = f"process {pid} runs but does not answer on {self.url}"
         elif _port_open(self.port):
-            message = f"stopped; port {self.port} is used by another program"
+            what = "port" if self.fixed_port is not None else "recorded port"
+            message = f"stopped; its {what} {self.port} is used by {_holder(self.port)}"
         return DevnetStatus(pid is not None, pid, self.url, self.state_file, size, block, chain_id, message)
 
     def check_state_file(self) -> None:
@@ -167,21 +273,27 @@ class Devnet:
     def start(self) -> int:
         """Start anvil in its own session (it outlives this process); return its pid.
 
-        Idempotent: returns the running pid if our anvil is already up.
+        Idempotent: returns the running pid if our anvil is already up. The port is
+        chosen and recorded as the module docstring says; ``self.port`` is then the one
+        the node listens on.
 
         Raises:
-            PortBusyError: another program listens on the port.
+            PortBusyError: another program listens on the configured port (or on every
+                port tried).
             StateCorruptError: the state file is unreadable (it is left as it is).
             DevnetError: anvil missing, or it exited / did not answer in START_TIMEOUT_S.
         """
         pid = self.pid()
         if pid is not None:
+            self.port = self._wanted_port()
             return pid
-        if _port_open(self.port):
-            raise PortBusyError(f"port {self.port} is already used by another program, not shield's devnet")
+        self.port = self._wanted_port()
+        port = self._choose_port()
         anvil = find_anvil(self.settings.node_bin)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.check_state_file()
+        self.port = port
+        self._record_port(port)
         if self.state_file.exists():
             shutil.copy2(self.state_file, self.state_file.with_name(self.state_file.name + ".bak"))
         cmd = [
