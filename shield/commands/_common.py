@@ -13,7 +13,7 @@ import click
 
 from shield.config import Settings, load_settings
 
-__all__ = ["settings", "to_jsonable", "emit_json", "notice", "json_option"]
+__all__ = ["settings", "home_line", "to_jsonable", "emit_json", "notice", "json_option"]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 
@@ -26,6 +26,12 @@ def settings() -> Settings:
         obj["settings"] = load_settings()
     value: Settings = obj["settings"]
     return value
+
+
+def home_line(cfg: Settings) -> str:
+    """``home: <path> (<where that came from>)``: the one line saying which state a command used."""
+    origin = {"default": "the default; SHIELD_HOME chooses another", "SHIELD_HOME": "from SHIELD_HOME"}
+    return f"home: {cfg.home} ({origin.get(cfg.home_origin, f'from {cfg.home_origin}')})"
 
 
 def to_jsonable(value: Any) -> Any:

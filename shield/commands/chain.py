@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from shield.commands._common import emit_json, json_option, notice, settings
+from shield.commands._common import emit_json, home_line, json_option, notice, settings
 
 __all__ = ["chain"]
 
@@ -19,20 +19,26 @@ def chain() -> None:
 @chain.command()
 @json_option
 def up(as_json: bool) -> None:
-    """Start the devnet (state under <home>/chain/) and deploy the registry if needed."""
+    """Start the devnet (state under <home>/chain/) and deploy the registry if needed.
+
+    Prints the home first: the state every later command of this home uses."""
     from shield.ledger import Devnet, open_ledger
     from shield.provenance.keystore import ensure_keystore
 
     cfg = settings()
     if not cfg.chain.embedded:
         raise click.UsageError("a remote chain is configured (SHIELD_RPC_URL); there is no devnet to start")
+    if not as_json:
+        click.echo(home_line(cfg))
     devnet = Devnet(cfg)
     pid = devnet.start()
     keys = ensure_keystore(cfg)
     ledger = open_ledger(cfg, keys.eth_private_key, start_devnet=False)
     if ledger.unavailable is not None:
         raise ledger.unavailable
-    result = {"pid": pid, "url": devnet.url, "chain_id": ledger.chain_id, "registry": ledger.registry_address}
+    ledger.close()
+    result = {"home": cfg.home, "pid": pid, "url": devnet.url, "chain_id": ledger.chain_id,
+              "registry": ledger.registry_address}
     if as_json:
         emit_json(result)
     else:
@@ -45,11 +51,13 @@ def down(as_json: bool) -> None:
     """Stop the devnet (its state is saved to disk first)."""
     from shield.ledger import Devnet
 
-    stopped = Devnet(settings()).stop()
+    cfg = settings()
+    stopped = Devnet(cfg).stop()
     if as_json:
-        emit_json({"stopped": stopped})
+        emit_json({"home": cfg.home, "stopped": stopped})
     else:
-        click.echo("devnet stopped" if stopped else "devnet was not running")
+        click.echo(home_line(cfg))
+        click.echo("devnet stopped (`shield chain up` starts it again)" if stopped else "devnet was not running")
 
 
 @chain.command()
@@ -59,7 +67,7 @@ def status(as_json: bool) -> None:
     from shield.ledger import Devnet, open_ledger
 
     cfg = settings()
-    doc: dict[str, object] = {"embedded": cfg.chain.embedded, "rpc_url": cfg.chain.rpc_url}
+    doc: dict[str, object] = {"home": cfg.home, "embedded": cfg.chain.embedded, "rpc_url": cfg.chain.rpc_url}
     if cfg.chain.embedded:
         doc["devnet"] = dataclasses.asdict(Devnet(cfg).status())
     ledger = open_ledger(cfg, None, start_devnet=False)
@@ -70,8 +78,9 @@ def status(as_json: bool) -> None:
     if as_json:
         emit_json(doc)
         return
+    click.echo(home_line(cfg))
     if cfg.chain.embedded:
-        click.echo(f"devnet: {doc['devnet']['message']}")  # type: ignore[index]
+        click.echo(f"devnet {doc['devnet']['url']}: {doc['devnet']['message']}")  # type: ignore[index]
     click.echo(f"chain: {doc['chain_id']}  registry: {doc['registry']}  online: {doc['online']}  queued: {doc['queued']}")
     if doc["problem"]:
         notice(str(doc["problem"]))

@@ -50,6 +50,7 @@ class AuditEntry:
     flags: tuple[str, ...]
     detail: str = ""
     content_hash: bytes | None = None
+    file_name: str | None = None  # the output file, when the local index knows it
 
 
 @dataclass(frozen=True)
