@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from shield.cli import cli
 from shield.config import Settings
-from shield.ledger import AnchorRequest, Devnet, open_ledger
+from shield.ledger import AnchorRequest, ChainUnavailableError, Devnet, open_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +29,7 @@ def test_chain_anchor_audit_cli(settings: Settings, free_port: int) -> None:
         up = runner.invoke(cli, ["chain", "up", "--json"], env=env, catch_exceptions=False)
         assert up.exit_code == 0, up.output
         registry = json.loads(up.output)["registry"]
+        assert json.loads(up.output)["home"] == str(settings.home)
         reg = runner.invoke(cli, ["anchor", "--register-publisher", "--json"], env=env, catch_exceptions=False)
         assert reg.exit_code == 0 and json.loads(reg.output)["register_tx"], reg.output
         from shield.provenance.keystore import ensure_keystore
@@ -51,9 +52,17 @@ def test_chain_anchor_audit_cli(settings: Settings, free_port: int) -> None:
         assert json.loads(none.output)["entries"] == []
         later = runner.invoke(cli, ["audit", "--json", "--since", "2999-01-01T00:00:00"], env=env, catch_exceptions=False)
         assert json.loads(later.output)["entries"] == []
+        text = runner.invoke(cli, ["audit"], env=env, catch_exceptions=False).output.splitlines()
+        assert text[0] == f"home: {settings.home} (from SHIELD_HOME)"
+        assert text[-1] == "1 publisher, 1 record; none flagged"
         status = runner.invoke(cli, ["chain", "status", "--json"], env=env, catch_exceptions=False)
         assert json.loads(status.output)["devnet"]["running"] is True
         down = runner.invoke(cli, ["chain", "down"], env=env, catch_exceptions=False)
         assert "stopped" in down.output
+        # A read does not start the devnet the user stopped: it says so and how to start it.
+        with pytest.raises(ChainUnavailableError, match="is not running .* does not start it") as stopped:
+            runner.invoke(cli, ["audit"], env=env, catch_exceptions=False)
+        assert "shield chain up" in stopped.value.fix
+        assert Devnet(cfg).pid() is None
     finally:
         Devnet(cfg).stop()
