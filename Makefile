@@ -33,10 +33,13 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 run: setup
+	@if [ -f keys/keystore.json ] || [ -d .shield/chain ]; then \
+		echo "note: ./keys and ./.shield hold the state of an earlier make run, which no longer uses them;" \
+		     "photos protected then verify with SHIELD_HOME=$(CURDIR)/.shield SHIELD_KEYS_DIR=$(CURDIR)/keys"; fi
 	$(SHIELD) chain up
 	mkdir -p $(OUT)
 	$(PY) -m shield.sample $(OUT)/astronaut.png
-	$(SHIELD) protect $(OUT)/astronaut.png -o $(OUT)
+	$(SHIELD) protect $(OUT)/astronaut.png -o $(OUT) --overwrite
 	$(SHIELD) verify $(OUT)/astronaut.shield.png --tamper-map $(OUT)/astronaut.tamper.png
 	$(SHIELD) audit
 

@@ -189,8 +189,8 @@ class Devnet:
     def _wanted_port(self) -> int:
         """Where this home's node listens or will: the port of the running node, else the
         configured one, else the recorded one, else DEFAULT_ANVIL_PORT."""
-        pid = self.pid()
-        running = _option(_cmdline(pid), b"--port") if pid is not None else None
+        pid, ours = self._recorded_pid()  # read only: a verifier changes nothing in the home
+        running = _option(_cmdline(pid), b"--port") if pid is not None and ours else None
         if running is not None and running.isdigit():
             return int(running)
         return self.fixed_port or self.recorded_port() or DEFAULT_ANVIL_PORT
@@ -222,13 +222,18 @@ class Devnet:
         raise PortBusyError(f"port {wanted} is used by {holder} and the next {PORT_SEARCH} ports are taken too",
                             fix="set SHIELD_ANVIL_PORT to a free port")
 
-    def pid(self) -> int | None:
-        """The recorded pid if that process is alive and is our anvil; clears a stale pid file."""
+    def _recorded_pid(self) -> tuple[int | None, bool]:
+        """(the pid in the pid file, whether that process is alive and is our anvil)."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
-            return None
-        if _pid_alive(pid) and _is_our_anvil(pid, self.state_file):
+            return None, False
+        return pid, _pid_alive(pid) and _is_our_anvil(pid, self.state_file)
+
+    def pid(self) -> int | None:
+        """The recorded pid if that process is alive and is our anvil; clears a stale pid file."""
+        pid, ours = self._recorded_pid()
+        if pid is None or ours:
             return pid
         log.info("removing stale pid file %s (pid %d is gone)", self.pid_file, pid)
         self.pid_file.unlink(missing_ok=True)
