@@ -2,8 +2,16 @@
 
 The verdict is a pure function of the evidence gathered by the pipeline (C2PA reading,
 watermark check, ledger lookup), so it can be tested without files, keys or a chain.
-Exit codes follow DESIGN.md: 0 authentic, 1 modified/re-encoded/re-encoded-match/invalid,
-2 no provenance, 3 could not check.
+Exit codes follow the verdict table of README.md ("Verdicts"): 0 authentic,
+1 modified/re-encoded/re-encoded-match/invalid, 2 no provenance, 3 could not check.
+
+So is what the user can do about a check that could not run (:func:`next_steps`: start
+the devnet, point at the photo's chain and registry, pass the publisher's trust anchors),
+built from the values the photo and the ledger named.
+
+Identifiers in the report: asset ids, batch roots and certificate fingerprints are lower-
+case hex without ``0x``, in the text and the JSON alike; Ethereum addresses, transaction
+hashes and the registry address keep the ``0x`` form Ethereum tools print.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from datetime import datetime
 
 __all__ = [
     "Verdict",
+    "LedgerProblem",
     "C2paEvidence",
     "ImageEvidence",
     "WatermarkEvidence",
@@ -22,6 +31,7 @@ __all__ = [
     "SoftBindingEvidence",
     "VerifyReport",
     "decide",
+    "next_steps",
     "render_text",
 ]
 
@@ -50,6 +60,21 @@ class Verdict(str, enum.Enum):
         }[self]
 
 
+class LedgerProblem(str, enum.Enum):
+    """Why the ledger gave no record (``LedgerEvidence.problem``, machine-readable)."""
+
+    OFFLINE = "offline"  # --offline
+    NO_ASSET_ID = "no-asset-id"  # nothing in the photo names a record
+    NO_KEY_FINGERPRINT = "no-key-fingerprint"  # no watermark key to find the publisher by
+    NODE_UNREACHABLE = "node-unreachable"  # the Ethereum node does not answer
+    CHAIN_ID_MISMATCH = "chain-id-mismatch"  # the node serves another chain than configured
+    NO_REGISTRY = "no-registry"  # no registry address is configured for the chain
+    REGISTRY_NOT_ON_CHAIN = "registry-not-on-chain"  # the address holds no (or other) registry code
+    LEDGER_ERROR = "ledger-error"  # any other refusal of the node
+    NO_RECORD = "no-record"  # reachable, but no proven publisher has a record
+    TOO_MANY_CLAIMS = "too-many-claims"  # more claimants of the key than are read
+
+
 @dataclass(frozen=True)
 class RegionBox:
     x: int
@@ -71,6 +96,8 @@ class C2paEvidence:
 
     ``development``: the signing certificate says it is a development key (its password
     is stored next to it, so anyone with the folder can sign as this publisher).
+    ``ledger_chain_id`` / ``ledger_registry`` / ``ledger_publisher``: where the signed
+    manifest says the photo is anchored (None without a manifest that says so).
     """
 
     state: str
@@ -80,6 +107,9 @@ class C2paEvidence:
     signed_at: str | None = None
     data_hash_ok: bool = True
     development: bool = False
+    ledger_chain_id: int | None = None
+    ledger_registry: str | None = None
+    ledger_publisher: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,9 +143,16 @@ class WatermarkEvidence:
 class LedgerEvidence:
     """Ledger lookup. reachable False means the check was skipped.
 
-    Hash comparisons, each None when it could not be made: ``hashes_match`` the record's
-    commitment (all three hashes), ``pixels_match`` / ``file_match`` / ``manifest_match``
-    each hash on its own (known from the anchoring event or the Merkle proof).
+    Hash comparisons, each None only when it could not be made: ``pixels_match`` /
+    ``file_match`` / ``manifest_match`` each hash on its own, from the record's commitment
+    (a commitment that matches proves every hash it covers) or, when it does not, from the
+    hashes of the anchoring event or Merkle proof (themselves checked against it);
+    ``hashes_match`` every hash this copy can still carry: all three with a manifest, the
+    pixel hash alone when the metadata was stripped (file and manifest then differ: False).
+    None for a re-encoded copy, which cannot carry any of them.
+
+    ``problem`` says in one word why there is no record (:class:`LedgerProblem`), and
+    ``fix`` what to do about it; ``explanation`` is the detail.
 
     Publisher: ``publisher_proven`` the registration proof holds (the publisher holds the
     watermark and C2PA keys it claims); ``publisher_trusted`` its certificate chains to
@@ -146,6 +183,8 @@ class LedgerEvidence:
     publisher_signer: str | None = None
     publisher_development: bool = False
     ignored_claims: tuple[str, ...] = ()
+    problem: LedgerProblem | None = None
+    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +217,9 @@ class SoftBindingEvidence:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """Verdict, evidence and ``next_steps``: what the user can do to complete the checks
+    that could not run (exact flags and settings, with the values found; see next_steps)."""
+
     verdict: Verdict
     asset_id: str | None
     summary: str
@@ -188,6 +230,7 @@ class VerifyReport:
     skipped: tuple[str, ...] = ()
     image: ImageEvidence | None = None
     soft_binding: SoftBindingEvidence = field(default_factory=SoftBindingEvidence)
+    next_steps: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -331,6 +374,64 @@ def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence,
     ), ()
 
 
+#: Problems another chain or registry setting can solve.
+_SETTING_PROBLEMS = frozenset({LedgerProblem.NO_REGISTRY, LedgerProblem.REGISTRY_NOT_ON_CHAIN,
+                               LedgerProblem.CHAIN_ID_MISMATCH, LedgerProblem.NO_RECORD})
+#: How the chain settings are named (shield.config).
+CHAIN_SETTINGS = "SHIELD_RPC_URL, SHIELD_CHAIN_ID, SHIELD_REGISTRY (or rpc_url, chain_id, registry in [chain] of shield.toml)"
+
+
+def next_steps(verdict: Verdict, c2pa: C2paEvidence, ledger: LedgerEvidence,
+               soft: SoftBindingEvidence | None = None) -> tuple[str, ...]:
+    """What the user can do so that the checks that could not run do run.
+
+    Each step names the exact flag or setting with the values the photo and the ledger
+    gave (chain id, registry, publisher, signer, record), so it can be acted on as is.
+    Nothing for a verdict that more evidence cannot change (authentic, modified, invalid,
+    a copy that matches nothing).
+    """
+    if verdict in (Verdict.AUTHENTIC, Verdict.AUTHENTIC_STRIPPED, Verdict.MODIFIED, Verdict.REENCODED,
+                   Verdict.INVALID) or (verdict is Verdict.NO_PROVENANCE and not (soft and soft.matched is not False
+                                                                                  and soft.found)):
+        return ()
+    steps: list[str] = []
+    problem = ledger.problem if not ledger.found else None
+    named = c2pa.ledger_registry is not None or c2pa.ledger_chain_id is not None
+    elsewhere = named and (
+        (c2pa.ledger_registry or "").lower() != (ledger.contract or "").lower()
+        or (c2pa.ledger_chain_id is not None and ledger.chain_id is not None and c2pa.ledger_chain_id != ledger.chain_id))
+    settable = problem in _SETTING_PROBLEMS or problem is LedgerProblem.NODE_UNREACHABLE
+    if problem is LedgerProblem.OFFLINE:
+        steps.append("run again without --offline to look the record up on the ledger")
+    elif ledger.fix and problem is not LedgerProblem.NO_RECORD and not (elsewhere and problem in _SETTING_PROBLEMS):
+        steps.append(ledger.fix)
+    if settable and elsewhere:
+        chain = c2pa.ledger_chain_id
+        steps.append(
+            f"the photo's manifest says it is anchored on chain {chain if chain is not None else '(not named)'}"
+            f" in registry {c2pa.ledger_registry or '(not named)'}"
+            + (f" by publisher {c2pa.ledger_publisher}" if c2pa.ledger_publisher else "")
+            + ": point shield at it with SHIELD_RPC_URL=<URL of a node of chain "
+            + f"{chain if chain is not None else 'N'}> SHIELD_CHAIN_ID={chain if chain is not None else 'N'} "
+            + f"SHIELD_REGISTRY={c2pa.ledger_registry or '0x...'} (or rpc_url, chain_id, registry in [chain] of shield.toml)")
+    elif problem is LedgerProblem.NO_RECORD and not named:
+        where = (f"chain {ledger.chain_id}" if ledger.chain_id is not None else "the configured chain") + (
+            f", registry {ledger.contract}" if ledger.contract else "")
+        steps.append(f"no manifest names the publisher's chain: if it anchors elsewhere than {where}, set {CHAIN_SETTINGS}"
+                     " to its chain and registry")
+    anchors = "; the publisher writes them with `shield keys export-trust FILE.pem` (check them with the publisher)"
+    if c2pa.state == "valid":
+        fp = f" (certificate SHA-256 {c2pa.signer_fingerprint})" if c2pa.signer_fingerprint else ""
+        steps.append(f"pass --trust FILE.pem holding the trust anchors of {c2pa.signer or 'the signer'}{fp}" + anchors)
+    elif ledger.found and ledger.publisher_proven and ledger.publisher_trusted is False:
+        record = ", ".join(x for x in (f"chain {ledger.chain_id}" if ledger.chain_id is not None else "",
+                                       f"publisher {ledger.publisher}" if ledger.publisher else "",
+                                       f"tx {ledger.tx}" if ledger.tx else "") if x)
+        steps.append(f"pass --trust FILE.pem holding the trust anchors of {ledger.publisher_signer or 'the publisher'}"
+                     + (f" (record: {record})" if record else "") + anchors)
+    return tuple(steps)
+
+
 def visual_match(distance: int) -> str:
     """The visual match S of a PDQ distance, as a percentage of agreeing bits."""
     return f"{100.0 * (1.0 - distance / 256.0):.0f}%"
@@ -421,7 +522,9 @@ def render_text(report: VerifyReport) -> str:
         lines.append(f"  soft bind  {how} -> asset {sb.asset_id}{dist}")
     w = report.watermark
     wm_line = f"  watermark  {w.status}"
-    if w.present:
+    if w.status == "unchecked":
+        wm_line += f" (present; {w.explanation})" if w.explanation else " (present)"
+    elif w.present:
         wm_line += f", {w.intact_fraction:.1%} of blocks intact"
     lines.append(wm_line)
     for r in w.tampered_regions[:10]:
@@ -440,12 +543,30 @@ def render_text(report: VerifyReport) -> str:
             proven = {True: "proves its keys", False: "CANNOT PROVE its keys", None: "proof not checked"}[lg.publisher_proven]
             trusted = {True: "trusted", False: "not in your trust anchors", None: "trust not checked"}[lg.publisher_trusted]
             lines.append(f"             publisher certificate {lg.publisher_signer}: {proven}, {trusted}")
-        match = {True: "match the record", False: "DIFFER from the record", None: "not compared"}[lg.hashes_match]
-        if report.verdict is Verdict.REENCODED_MATCH:
-            match = "not compared (a re-encoded copy cannot have the anchored pixels or bytes)"
-        lines.append(f"             hashes {match}" + (" (REVOKED)" if lg.revoked else ""))
+        lines.append(f"             {_hashes_line(report)}" + (" (REVOKED)" if lg.revoked else ""))
     for reason in report.reasons:
         lines.append(f"  because    {reason}")
     for skip in report.skipped:
         lines.append(f"  skipped    {skip}")
+    for step in report.next_steps:
+        lines.append(f"  to do      {step}")
     return "\n".join(lines)
+
+
+def _hashes_line(report: VerifyReport) -> str:
+    """The hash comparison in words, claiming no match that was not checked."""
+    lg = report.ledger
+    if report.soft_binding.found and report.c2pa.state == "absent" and not report.watermark.present:
+        return "hashes not compared (a re-encoded copy cannot have the anchored pixels or bytes)"
+    each = {"pixels": lg.pixels_match, "file": lg.file_match, "manifest": lg.manifest_match}
+    if lg.hashes_match is None:
+        return "hashes not compared (the node returned no anchoring event to compare them with)"
+    if all(v is True for v in each.values()):
+        return "hashes match the record (pixels, file, manifest)"
+    if report.c2pa.state == "absent" and lg.pixels_match is True:
+        return "pixel hash matches the record; file and manifest differ (metadata stripped)"
+    differ = [k for k, v in each.items() if v is False]
+    unknown = [k for k, v in each.items() if v is None]
+    if lg.hashes_match is False:
+        return "hashes DIFFER from the record" + (f" ({', '.join(differ)})" if differ else "")
+    return "hashes match the record" + (f" ({', '.join(unknown)} not compared)" if unknown else "")

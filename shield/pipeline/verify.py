@@ -26,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,13 +46,15 @@ from shield.report import (
     SoftBindingEvidence,
     VerifyReport,
     WatermarkEvidence,
+    LedgerProblem,
     decide,
+    next_steps,
     summary_for,
 )
 from shield.watermark import PayloadReading, WatermarkReport
 
 if TYPE_CHECKING:
-    from shield.ledger import Ledger
+    from shield.ledger import Ledger, LedgerRecord, MerkleProof, PublisherClaim
 
 __all__ = ["verify_file", "MAX_FILE_BYTES"]
 
@@ -149,6 +153,7 @@ def verify_file(
         reasons=reasons,
         skipped=skipped,
         image=image_ev,
+        next_steps=next_steps(verdict, manifest.evidence, finding.evidence),
     )
 
 
@@ -183,6 +188,10 @@ def _read_c2pa(data: bytes, fmt: str, anchors: bytes | None) -> _Manifest:
     # A key from an invalid manifest is not evidence of anything.
     if rep.state == "invalid":
         wm_key = None
+    elif shield_assertion is not None:  # where to look the record up, for next_steps
+        target = shield_assertion.ledger
+        ev = dataclasses.replace(ev, ledger_chain_id=target.chain_id, ledger_registry=target.registry,
+                                 ledger_publisher=target.publisher)
     return _Manifest(ev, asset_id, wm_key, rep.manifest_hash)
 
 
@@ -228,59 +237,106 @@ def _ledger_evidence(
     given: Ledger | None,
 ) -> _LedgerFinding:
     if not use_ledger:
-        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="skipped by --offline"))
+        return _LedgerFinding(_OFFLINE)
     if asset_id is None:
-        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="no asset id to look up"))
+        return _LedgerFinding(_NO_ASSET_ID)
     from shield import imaging
-    from shield.ledger import AnchorRequest, open_ledger, read_proof_sidecar, watermark_fingerprint
-    from shield.ledger.proof import chains_to
-    from shield.provenance.certs import is_development_name
+    from shield.ledger import AnchorRequest, read_proof_sidecar, watermark_fingerprint
 
     fp = watermark_fingerprint(manifest.watermark_key) if manifest.watermark_key else payload.key_fingerprint
     if fp is None:
-        return _LedgerFinding(LedgerEvidence(reachable=False, explanation="no watermark key fingerprint to find the publisher by"))
+        return _LedgerFinding(LedgerEvidence(reachable=False, problem=LedgerProblem.NO_KEY_FINGERPRINT,
+                                             explanation="no watermark key fingerprint to find the publisher by"))
+    ledger: Ledger | None = None
     try:
-        ledger = given if given is not None else open_ledger(settings, None, start_devnet=False)
-        try:
+        with _opened(settings, given) as ledger:
             merkle = read_proof_sidecar(proof_path) if proof_path is not None else None
             claims, truncated = ledger.claims(fp)
-            proven = [c for c in claims if c.check.valid
-                      and (manifest.watermark_key is None or c.info.watermark_key == manifest.watermark_key)]
-            ignored = tuple(c.info.address for c in claims if not c.check.valid)
-            found = []
-            for c in proven:
-                record = ledger.lookup(asset_id, merkle or ledger.proof_for(asset_id), publisher=c.info.address)
-                if record is not None:
-                    found.append((c, record, merkle or ledger.proof_for(asset_id)))
-        finally:
-            if given is None:
-                ledger.close()
+            claims = [c for c in claims if manifest.watermark_key is None or c.info.watermark_key == manifest.watermark_key]
+            found, ignored = _records(ledger, asset_id, claims, merkle)
     except LedgerError as exc:
-        return _LedgerFinding(LedgerEvidence(reachable=False, explanation=str(exc)))
+        return _LedgerFinding(_ledger_failure(exc, settings, ledger))
     if not found:
-        why = "no record" if not truncated else f"more than {len(claims)} addresses claim this watermark key; not all were read"
-        return _LedgerFinding(LedgerEvidence(reachable=not truncated, chain_id=ledger.chain_id, contract=ledger.registry_address,
-                                             ignored_claims=ignored, explanation=why))
-    # A publisher holding its key under two addresses: a revoked record anywhere wins.
-    claim, record, merkle = sorted(found, key=lambda f: not f[1].revoked)[0]
+        if truncated:
+            return _LedgerFinding(LedgerEvidence(
+                reachable=False, chain_id=ledger.chain_id, contract=ledger.registry_address, ignored_claims=ignored,
+                problem=LedgerProblem.TOO_MANY_CLAIMS,
+                explanation=f"more than {len(claims)} addresses claim this watermark key; not all were read"))
+        return _LedgerFinding(_no_record(ledger, ignored))
+    claim, record, proof = found[0]
     request = AnchorRequest(
         asset_id=asset_id,
         content_hash=imaging.pixel_hash(rgb),
         file_hash=hashlib.sha256(data).digest(),
         manifest_hash=manifest.manifest_hash or bytes(32),
     )
-    all_match = ledger.check(record, request, merkle)
+    # A commitment (or Merkle leaf) that matches proves each hash it covers; otherwise
+    # each hash is compared with the anchoring event's or the proof's, themselves checked
+    # against the commitment by the ledger (None when the node returned none).
+    all_match = ledger.check(record, request, proof)
 
     def same(known: bytes | None, actual: bytes) -> bool | None:
-        return None if known is None else known == actual
+        return True if all_match else (None if known is None else known == actual)
 
-    info, cert = claim.info, claim.check.certificate
+    pixels = same(record.content_hash, request.content_hash)
+    has_manifest = manifest.evidence.state != "absent"
     consistent = None
     if manifest.evidence.signer_fingerprint:
-        consistent = info.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint
-    has_manifest = manifest.evidence.state != "absent"
-    pixels = True if all_match else same(record.content_hash, request.content_hash)
-    ev = LedgerEvidence(
+        consistent = claim.info.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint
+    ev = dataclasses.replace(
+        _record_evidence(ledger, claim, record, anchors, ignored),
+        # Stripped: the file and manifest hashes cannot match; the pixel hash is the match.
+        hashes_match=all_match if has_manifest else pixels,
+        pixels_match=pixels,
+        file_match=same(record.file_hash, request.file_hash),
+        manifest_match=same(record.manifest_hash, request.manifest_hash),
+        publisher_consistent=consistent,
+    )
+    return _LedgerFinding(ev, claim.info.watermark_key)
+
+
+#: The ledger evidence of a lookup that was not made.
+_OFFLINE = LedgerEvidence(reachable=False, problem=LedgerProblem.OFFLINE, explanation="skipped by --offline")
+_NO_ASSET_ID = LedgerEvidence(reachable=False, problem=LedgerProblem.NO_ASSET_ID, explanation="no asset id to look up")
+
+
+@contextmanager
+def _opened(settings: Settings, given: Ledger | None) -> Iterator[Ledger]:
+    """``given``, else the configured ledger opened read-only (closed on exit); never
+    starts the devnet: verifying must not change the machine."""
+    if given is not None:
+        yield given
+        return
+    from shield.ledger import open_ledger
+
+    ledger = open_ledger(settings, None, start_devnet=False)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _records(ledger: Ledger, asset_id: bytes, claims: list[PublisherClaim], proof: MerkleProof | None
+             ) -> tuple[list[tuple[PublisherClaim, LedgerRecord, MerkleProof | None]], tuple[str, ...]]:
+    """The records of ``asset_id`` under each claimant whose proof holds, a revoked one
+    first (a publisher holding its key under two addresses: a revoked record anywhere
+    wins), and the addresses ignored because their proof does not hold."""
+    ignored = tuple(c.info.address for c in claims if not c.check.valid)
+    proof = proof or ledger.proof_for(asset_id)
+    found = [(c, r, proof) for c in claims if c.check.valid
+             if (r := ledger.lookup(asset_id, proof, publisher=c.info.address)) is not None]
+    return sorted(found, key=lambda f: not f[1].revoked), ignored
+
+
+def _record_evidence(ledger: Ledger, claim: PublisherClaim, record: LedgerRecord, anchors: bytes | None,
+                     ignored: tuple[str, ...]) -> LedgerEvidence:
+    """A found record and its publisher, as evidence: the one place both routes build it
+    (hash comparisons are the manifest route's to add)."""
+    from shield.ledger.proof import chains_to
+    from shield.provenance.certs import is_development_name
+
+    cert = claim.check.certificate
+    return LedgerEvidence(
         reachable=True,
         found=True,
         chain_id=ledger.chain_id,
@@ -289,14 +345,8 @@ def _ledger_evidence(
         block=record.block,
         timestamp=record.timestamp,
         publisher=record.publisher,
-        # Stripped: the file and manifest hashes cannot match; the pixel hash is the match.
-        hashes_match=all_match if has_manifest else pixels,
-        pixels_match=pixels,
-        file_match=True if all_match else (same(record.file_hash, request.file_hash) if has_manifest else None),
-        manifest_match=True if all_match else (same(record.manifest_hash, request.manifest_hash) if has_manifest else None),
         revoked=record.revoked,
         revocation_reason=record.revocation_reason,
-        publisher_consistent=consistent,
         batch_root=record.batch_root.hex() if record.batch_root else None,
         publisher_proven=True,
         publisher_trusted=cert is not None and chains_to(cert, anchors),
@@ -304,7 +354,43 @@ def _ledger_evidence(
         publisher_development=is_development_name(claim.check.subject),
         ignored_claims=ignored,
     )
-    return _LedgerFinding(ev, info.watermark_key)
+
+
+def _no_record(ledger: Ledger, ignored: tuple[str, ...]) -> LedgerEvidence:
+    where = f"chain {ledger.chain_id}, registry {ledger.registry_address}"
+    return LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address,
+                          ignored_claims=ignored, problem=LedgerProblem.NO_RECORD, explanation=f"no record on {where}")
+
+
+def _ledger_failure(exc: LedgerError, settings: Settings, ledger: Ledger | None) -> LedgerEvidence:
+    """Why the ledger could not be read, in one word (``problem``) and what to do (``fix``)."""
+    from shield.ledger.errors import ChainIdMismatchError, ChainUnavailableError, DeploymentMissingError
+
+    chain = settings.chain
+    chain_id = ledger.chain_id if ledger is not None else chain.chain_id
+    registry = ledger.registry_address if ledger is not None else chain.registry
+    cause = exc.__cause__ if isinstance(exc.__cause__, LedgerError) else exc
+    problem, fix = LedgerProblem.LEDGER_ERROR, exc.fix
+    if isinstance(exc, ChainUnavailableError) or isinstance(cause, ChainUnavailableError):
+        problem = LedgerProblem.NODE_UNREACHABLE
+        if chain.embedded:
+            fix = ("start the local devnet with `shield chain up`, then verify again (a remote node: set SHIELD_RPC_URL,"
+                   " or rpc_url in [chain] of shield.toml)")
+        else:
+            fix = (f"check that the node at {chain.rpc_url} is up and reachable, and that SHIELD_RPC_URL"
+                   " (rpc_url in [chain] of shield.toml) names the right node")
+    elif isinstance(exc, ChainIdMismatchError):
+        problem = LedgerProblem.CHAIN_ID_MISMATCH
+    elif isinstance(exc, DeploymentMissingError):
+        problem = LedgerProblem.REGISTRY_NOT_ON_CHAIN
+        fix = (f"set SHIELD_REGISTRY (registry in [chain] of shield.toml) to the registry address on chain {chain_id}"
+               " that the publisher anchors in")
+    elif ledger is not None and ledger.registry_address is None:
+        problem = LedgerProblem.NO_REGISTRY
+        fix = (f"set SHIELD_REGISTRY (registry in [chain] of shield.toml) to the registry address on chain {chain_id}"
+               " that the publisher anchors in")
+    return LedgerEvidence(reachable=False, chain_id=chain_id, contract=registry, problem=problem, fix=fix,
+                          explanation=str(exc))
 
 
 # --------------------------------------------------------------- soft-binding route
@@ -324,7 +410,7 @@ def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: Ima
     if soft.found and soft.asset_id is not None and soft.matched is not False:
         finding = _soft_ledger(settings, bytes.fromhex(soft.asset_id), use_ledger, anchors, given)
     else:
-        finding = LedgerEvidence(reachable=False, explanation="no asset id to look up")
+        finding = _NO_ASSET_ID
     wm_ev = WatermarkEvidence(present=False, status="absent",
                               explanation="no fragile watermark (destroyed by re-encoding, or never embedded)")
     shown = dataclasses.replace(image_ev, rendering_metadata=tuple(
@@ -341,6 +427,7 @@ def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: Ima
         skipped=skipped,
         image=image_ev,
         soft_binding=soft,
+        next_steps=next_steps(verdict, c2pa_ev, finding, soft),
     )
 
 
@@ -425,44 +512,15 @@ def _soft_ledger(settings: Settings, asset_id: bytes, use_ledger: bool, anchors:
                  given: Ledger | None) -> LedgerEvidence:
     """The record of ``asset_id`` under a publisher that anchored it and proves its keys."""
     if not use_ledger:
-        return LedgerEvidence(reachable=False, explanation="skipped by --offline")
-    from shield.ledger import open_ledger
-    from shield.ledger.proof import chains_to
-    from shield.provenance.certs import is_development_name
-
+        return _OFFLINE
+    ledger: Ledger | None = None
     try:
-        ledger = given if given is not None else open_ledger(settings, None, start_devnet=False)
-        try:
+        with _opened(settings, given) as ledger:
             claims = [c for c in (ledger.claim(a) for a in ledger.publishers_of(asset_id)) if c is not None]
-            proven = [c for c in claims if c.check.valid]
-            ignored = tuple(c.info.address for c in claims if not c.check.valid)
-            found = [(c, r) for c in proven
-                     if (r := ledger.lookup(asset_id, ledger.proof_for(asset_id), publisher=c.info.address)) is not None]
-        finally:
-            if given is None:
-                ledger.close()
+            found, ignored = _records(ledger, asset_id, claims, None)
     except LedgerError as exc:
-        return LedgerEvidence(reachable=False, explanation=str(exc))
+        return _ledger_failure(exc, settings, ledger)
     if not found:
-        return LedgerEvidence(reachable=True, chain_id=ledger.chain_id, contract=ledger.registry_address,
-                              ignored_claims=ignored, explanation="no record")
-    claim, record = sorted(found, key=lambda f: not f[1].revoked)[0]  # a revoked record anywhere wins
-    cert = claim.check.certificate
-    return LedgerEvidence(
-        reachable=True,
-        found=True,
-        chain_id=ledger.chain_id,
-        contract=ledger.registry_address,
-        tx=record.tx_hash,
-        block=record.block,
-        timestamp=record.timestamp,
-        publisher=record.publisher,
-        revoked=record.revoked,
-        revocation_reason=record.revocation_reason,
-        batch_root=record.batch_root.hex() if record.batch_root else None,
-        publisher_proven=True,
-        publisher_trusted=cert is not None and chains_to(cert, anchors),
-        publisher_signer=claim.check.subject,
-        publisher_development=is_development_name(claim.check.subject),
-        ignored_claims=ignored,
-    )
+        return _no_record(ledger, ignored)
+    claim, record, _ = found[0]
+    return _record_evidence(ledger, claim, record, anchors, ignored)

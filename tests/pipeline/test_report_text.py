@@ -1,32 +1,129 @@
-"""The text form of a verification report: the ledger lines."""
+"""The text form of a verification report: the ledger lines, the steps it asks the user to
+take when a check could not run, and identifiers written alike in text and JSON."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
 
-from shield.report import C2paEvidence, LedgerEvidence, VerifyReport, WatermarkEvidence, decide, render_text, summary_for
+from shield.commands._common import to_jsonable
+from shield.report import (
+    C2paEvidence,
+    LedgerEvidence,
+    LedgerProblem,
+    SoftBindingEvidence,
+    VerifyReport,
+    WatermarkEvidence,
+    decide,
+    next_steps,
+    render_text,
+    summary_for,
+)
+
+PUBLISHER = "0x4B168C10790EbB8bE67e94AD457C61b282f0142e"
+REGISTRY = "0xc17d2da62FbE15A59e629B4CA4078080bA9e0996"
+TX = "0x" + "bb" * 32
+INTACT = WatermarkEvidence(present=True, status="intact", intact_fraction=1.0)
+TRUSTED = C2paEvidence(state="trusted", signer="shield publisher")
+STRIPPED = C2paEvidence(state="absent")
 
 
-def _report(hashes_match: bool, revoked: bool = False) -> VerifyReport:
-    c2pa = C2paEvidence(state="trusted", signer="shield publisher")
-    wm = WatermarkEvidence(present=True, status="intact", intact_fraction=1.0)
-    ledger = LedgerEvidence(
-        reachable=True, found=True, chain_id=31337, block=3, timestamp=datetime(2026, 11, 24, tzinfo=UTC),
-        publisher="0x4B168C10790EbB8bE67e94AD457C61b282f0142e", hashes_match=hashes_match,
-        pixels_match=hashes_match, file_match=hashes_match, manifest_match=hashes_match, revoked=revoked,
-    )
-    verdict, reasons, skipped = decide(c2pa, wm, ledger)
-    return VerifyReport(verdict, "aa" * 16, summary_for(verdict), c2pa, wm, ledger, reasons, skipped)
+def _ledger(**kw: object) -> LedgerEvidence:
+    base: dict[str, object] = dict(reachable=True, found=True, chain_id=31337, contract=REGISTRY, block=3, tx=TX,
+                                   timestamp=datetime(2026, 11, 24, tzinfo=UTC), publisher=PUBLISHER,
+                                   publisher_proven=True, publisher_trusted=True, publisher_signer="shield publisher")
+    base.update(kw)
+    return LedgerEvidence(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("hashes_match", "revoked", "line"), [
-    (True, False, "hashes match the record"),
-    (False, False, "hashes DIFFER from the record"),
-    (True, True, "hashes match the record (REVOKED)"),
+def _report(c2pa: C2paEvidence, ledger: LedgerEvidence, soft: SoftBindingEvidence | None = None,
+            wm: WatermarkEvidence = INTACT) -> VerifyReport:
+    verdict, reasons, skipped = decide(c2pa, wm, ledger, None, soft)
+    return VerifyReport(verdict, "aa" * 16, summary_for(verdict, soft, ledger), c2pa, wm, ledger, reasons, skipped,
+                        soft_binding=soft or SoftBindingEvidence(),
+                        next_steps=next_steps(verdict, c2pa, ledger, soft))
+
+
+def _hash_line(text: str) -> str:
+    [line] = [x.strip() for x in text.splitlines() if x.strip().startswith(("hashes", "pixel hash"))]
+    return line
+
+
+@pytest.mark.parametrize(("ledger", "line"), [
+    (_ledger(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True),
+     "hashes match the record (pixels, file, manifest)"),
+    (_ledger(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True, revoked=True),
+     "hashes match the record (pixels, file, manifest) (REVOKED)"),
+    (_ledger(hashes_match=False, pixels_match=True, file_match=False, manifest_match=True),
+     "hashes DIFFER from the record (file)"),
+    (_ledger(hashes_match=False), "hashes DIFFER from the record"),
 ])
-def test_ledger_hashes_are_said_in_words(hashes_match: bool, revoked: bool, line: str) -> None:
-    text = render_text(_report(hashes_match, revoked))
-    assert f"             {line}\n" in text + "\n"
-    assert "True" not in text and "False" not in text
+def test_ledger_hashes_are_said_in_words(ledger: LedgerEvidence, line: str) -> None:
+    text = render_text(_report(TRUSTED, ledger))
+    assert _hash_line(text) == line
+    assert "True" not in text and "False" not in text and "None" not in text
+
+
+def test_stripped_photo_does_not_claim_the_file_and_manifest_match() -> None:
+    ledger = _ledger(hashes_match=True, pixels_match=True, file_match=False, manifest_match=False)
+    text = render_text(_report(STRIPPED, ledger))
+    assert _hash_line(text) == "pixel hash matches the record; file and manifest differ (metadata stripped)"
+
+
+def test_unknown_hashes_are_not_claimed_to_match() -> None:
+    text = render_text(_report(STRIPPED, _ledger()))  # the node returned no anchoring event
+    assert _hash_line(text).startswith("hashes not compared")
+
+
+def test_chain_down_on_the_devnet_says_shield_chain_up() -> None:
+    down = LedgerEvidence(reachable=False, chain_id=31337, problem=LedgerProblem.NODE_UNREACHABLE,
+                          fix="start the local devnet with `shield chain up`, then verify again",
+                          explanation="eth_chainId: the Ethereum node does not answer (ConnectionError)")
+    report = _report(TRUSTED, down)
+    text = render_text(report)
+    assert report.exit_code == 3
+    assert "  to do      start the local devnet with `shield chain up`, then verify again" in text.splitlines()
+    assert json.loads(json.dumps(to_jsonable(report)))["ledger"]["problem"] == "node-unreachable"
+
+
+def test_untrusted_signer_names_the_trust_flag_and_the_signer() -> None:
+    c2pa = C2paEvidence(state="valid", signer="alice", signer_fingerprint="ab" * 32)
+    report = _report(c2pa, _ledger(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True))
+    [step] = report.next_steps
+    assert step.startswith(f"pass --trust FILE.pem holding the trust anchors of alice (certificate SHA-256 {'ab' * 32})")
+    assert "shield keys export-trust FILE.pem" in step
+
+
+def test_untrusted_publisher_of_a_stripped_photo_names_its_record() -> None:
+    ledger = _ledger(hashes_match=True, pixels_match=True, publisher_trusted=False, publisher_signer="bob")
+    [step] = _report(STRIPPED, ledger).next_steps
+    assert step.startswith(f"pass --trust FILE.pem holding the trust anchors of bob (record: chain 31337, "
+                           f"publisher {PUBLISHER}, tx {TX})")
+
+
+def test_registry_named_by_the_photo_is_given_as_settings() -> None:
+    c2pa = C2paEvidence(state="trusted", signer="alice", ledger_chain_id=11155111, ledger_registry=REGISTRY,
+                        ledger_publisher=PUBLISHER)
+    none = LedgerEvidence(reachable=False, chain_id=31337, problem=LedgerProblem.NO_REGISTRY,
+                          fix="set SHIELD_REGISTRY", explanation="no registry is configured for chain 31337")
+    steps = _report(c2pa, none).next_steps
+    assert any(f"SHIELD_CHAIN_ID=11155111 SHIELD_REGISTRY={REGISTRY}" in s and "chain 11155111" in s
+               and PUBLISHER in s for s in steps), steps
+
+
+def test_nothing_to_do_for_a_settled_verdict() -> None:
+    ok = _ledger(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True)
+    report = _report(TRUSTED, ok)
+    assert report.next_steps == () and "to do" not in render_text(report)
+
+
+def test_asset_ids_read_the_same_in_text_and_json() -> None:
+    soft = SoftBindingEvidence(True, "c1" * 16, "pdq", 3)
+    report = _report(STRIPPED, _ledger(), soft, WatermarkEvidence(present=False, status="absent"))
+    doc = json.loads(json.dumps(to_jsonable(report)))
+    text = render_text(report)
+    for value in (doc["asset_id"], doc["soft_binding"]["asset_id"]):
+        assert re.fullmatch("[0-9a-f]{32}", value) and value in text
