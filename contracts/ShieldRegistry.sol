@@ -2,7 +2,7 @@
 pragma solidity 0.8.37;
 
 /// @title ShieldRegistry: anchors protected photos (single records and Merkle batches)
-///        under the publisher that sent them, lets a publisher revoke its own entries, and
+///        with their PDQ perceptual fingerprints under the publisher that sent them, lets a publisher revoke its own entries, and
 ///        binds a publisher address to its C2PA certificate fingerprint and fragile-watermark
 ///        public key together with a proof that it holds both private keys.
 /// @notice Storage alone is enough to verify an entry (nodes may prune logs); events
@@ -17,8 +17,9 @@ pragma solidity 0.8.37;
 ///
 /// Storage layout (one slot per record, one per batch, chosen for gas):
 ///   records[key]      = | flags:8 | publisherId:32 | timestamp:40 | commitment:176 |
-///                        commitment = first 22 bytes of keccak256(content || file || manifest)
-///   batches[key]      = | (unused):16 | flags:8 | count:32 | timestamp:40 | publisher:160 |
+///                        commitment = first 22 bytes of keccak256(content || file || manifest || pdq)
+///   batches[key]      = | flags:8 | count:32 | publisherId:32 | timestamp:40 | members:144 |
+///                        members = first 18 bytes of keccak256(the event's member list)
 ///   publishers[addr]  = certFingerprint (slot 0), watermarkKey (slot 1),
 ///                        | id:32 | registeredAt:40 | (slot 2)
 ///   proofs[addr]      = the publisher proof bytes (format in shield/ledger/proof.py)
@@ -27,10 +28,17 @@ pragma solidity 0.8.37;
 ///                        fingerprint the watermark itself carries)
 ///   publisherAddresses[id - 1] = addr  (ids start at 1; 0 means "none")
 ///
-/// Merkle batches: leaf = keccak256(0x00 || assetId || content || file || manifest),
+/// PDQ fingerprint: the 32-byte PDQ hash of the protected pixels (zero: none computed). It
+/// is committed to (record commitment, batch leaf, batch members digest) and carried in the
+/// events, so anyone can find a re-encoded copy's record by its fingerprint from the logs
+/// and check what the logs say against storage.
+///
+/// Merkle batches: leaf = keccak256(0x00 || assetId || content || file || manifest || pdq),
 /// node = keccak256(0x01 || min(a, b) || max(a, b)) (sorted pairs, so a proof is a
 /// plain list of siblings); a lone node at the end of a level is carried up unchanged.
-/// The distinct prefixes keep a leaf from ever posing as an inner node.
+/// The distinct prefixes keep a leaf from ever posing as an inner node. A batch's event
+/// carries its members as packed (assetId:16 || pdq:32) entries, so a photo of a batch can be
+/// found (by asset id or fingerprint) without its proof sidecar.
 contract ShieldRegistry {
     struct Record {
         bytes22 commitment;
@@ -40,8 +48,9 @@ contract ShieldRegistry {
     }
 
     struct Batch {
-        address publisher;
+        bytes18 members;
         uint40 timestamp;
+        uint32 publisherId;
         uint32 count;
         uint8 flags;
     }
@@ -59,6 +68,8 @@ contract ShieldRegistry {
     uint256 public constant MAX_REASON_BYTES = 256;
     /// Deepest Merkle proof accepted by the on-chain check (2^64 leaves).
     uint256 public constant MAX_PROOF_DEPTH = 64;
+    /// Bytes per batch member in BatchAnchored's member list: asset id (16) and PDQ (32).
+    uint256 public constant MEMBER_BYTES = 48;
     /// Longest publisher proof accepted: a certificate of up to ~1.8 kB plus two signatures.
     uint256 public constant MAX_PUBLISHER_PROOF_BYTES = 2048;
     /// Shortest publisher proof accepted: header, two signatures, a minimal certificate.
@@ -75,9 +86,15 @@ contract ShieldRegistry {
         address indexed publisher, uint32 indexed id, bytes32 certFingerprint, bytes32 watermarkKey
     );
     event Anchored(
-        bytes16 indexed assetId, address indexed publisher, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash
+        bytes16 indexed assetId,
+        address indexed publisher,
+        bytes32 contentHash,
+        bytes32 fileHash,
+        bytes32 manifestHash,
+        bytes32 pdq
     );
-    event BatchAnchored(bytes32 indexed root, address indexed publisher, uint32 count);
+    /// `members`: `count` packed (assetId:16 || pdq:32) entries, in the order the publisher sent them.
+    event BatchAnchored(bytes32 indexed root, address indexed publisher, uint32 count, bytes members);
     event RecordRevoked(bytes16 indexed assetId, address indexed publisher, string reason);
     event BatchRevoked(bytes32 indexed root, address indexed publisher, string reason);
 
@@ -157,9 +174,12 @@ contract ShieldRegistry {
     // ---------------------------------------------------------------- anchoring
 
     /// @notice Anchor one photo under msg.sender (a registered publisher). Reverts with
-    ///         AlreadyAnchored if msg.sender already anchored this asset id.
-    function anchor(bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash) external {
-        _anchor(_publisherId(), assetId, contentHash, fileHash, manifestHash);
+    ///         AlreadyAnchored if msg.sender already anchored this asset id. `pdq` is the
+    ///         photo's PDQ fingerprint (zero when none was computed).
+    function anchor(bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash, bytes32 pdq)
+        external
+    {
+        _anchor(_publisherId(), assetId, contentHash, fileHash, manifestHash, pdq);
     }
 
     /// @notice Anchor several photos as individual records in one transaction
@@ -168,28 +188,36 @@ contract ShieldRegistry {
         bytes16[] calldata assetIds,
         bytes32[] calldata contentHashes,
         bytes32[] calldata fileHashes,
-        bytes32[] calldata manifestHashes
+        bytes32[] calldata manifestHashes,
+        bytes32[] calldata pdqs
     ) external {
         uint256 n = assetIds.length;
         if (n == 0) revert EmptyBatch();
-        if (contentHashes.length != n || fileHashes.length != n || manifestHashes.length != n) revert LengthMismatch();
+        if (contentHashes.length != n || fileHashes.length != n || manifestHashes.length != n || pdqs.length != n) {
+            revert LengthMismatch();
+        }
         uint32 pid = _publisherId();
         for (uint256 i; i < n; ++i) {
-            _anchor(pid, assetIds[i], contentHashes[i], fileHashes[i], manifestHashes[i]);
+            _anchor(pid, assetIds[i], contentHashes[i], fileHashes[i], manifestHashes[i], pdqs[i]);
         }
     }
 
-    /// @notice Anchor a Merkle root over `count` leaves (see leafHash / nodeHash) under msg.sender.
-    function anchorBatch(bytes32 root, uint32 count) external {
+    /// @notice Anchor a Merkle root (see leafHash / nodeHash) under msg.sender, with the
+    ///         batch's members: packed (assetId:16 || pdq:32) entries, one per leaf. Storage
+    ///         keeps their digest (membersDigest), the event carries them.
+    function anchorBatch(bytes32 root, bytes calldata members) external {
         if (root == bytes32(0)) revert ZeroValue();
-        if (count == 0) revert EmptyBatch();
-        _publisherId();
+        if (members.length == 0) revert EmptyBatch();
+        if (members.length % MEMBER_BYTES != 0) revert LengthMismatch();
+        uint32 pid = _publisherId();
         Batch storage b = batches[batchKey(msg.sender, root)];
         if (b.timestamp != 0) revert BatchExists(root, msg.sender);
-        b.publisher = msg.sender;
+        uint32 count = uint32(members.length / MEMBER_BYTES);
+        b.members = membersDigest(members);
         b.timestamp = uint40(block.timestamp);
+        b.publisherId = pid;
         b.count = count;
-        emit BatchAnchored(root, msg.sender, count);
+        emit BatchAnchored(root, msg.sender, count, members);
     }
 
     // ---------------------------------------------------------------- revocation
@@ -238,10 +266,10 @@ contract ShieldRegistry {
     function batchOf(address publisher, bytes32 root)
         external
         view
-        returns (uint40 timestamp, uint32 count, bool revoked)
+        returns (uint40 timestamp, uint32 count, bool revoked, bytes18 members)
     {
         Batch storage b = batches[batchKey(publisher, root)];
-        return (b.timestamp, b.count, b.flags & REVOKED != 0);
+        return (b.timestamp, b.count, b.flags & REVOKED != 0, b.members);
     }
 
     /// @notice Raw storage words of many records at once (layout above), by recordKey.
@@ -271,16 +299,25 @@ contract ShieldRegistry {
     }
 
     /// @notice The commitment a verifier recomputes for a single record.
-    function commitmentOf(bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash) public pure returns (bytes22) {
-        return bytes22(keccak256(abi.encodePacked(contentHash, fileHash, manifestHash)));
+    function commitmentOf(bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash, bytes32 pdq)
+        public
+        pure
+        returns (bytes22)
+    {
+        return bytes22(keccak256(abi.encodePacked(contentHash, fileHash, manifestHash, pdq)));
     }
 
-    function leafHash(bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash)
+    /// @notice The digest stored for a batch's member list (checked against its event).
+    function membersDigest(bytes calldata members) public pure returns (bytes18) {
+        return bytes18(keccak256(members));
+    }
+
+    function leafHash(bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash, bytes32 pdq)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encodePacked(bytes1(0x00), assetId, contentHash, fileHash, manifestHash));
+        return keccak256(abi.encodePacked(bytes1(0x00), assetId, contentHash, fileHash, manifestHash, pdq));
     }
 
     function nodeHash(bytes32 a, bytes32 b) public pure returns (bytes32) {
@@ -307,25 +344,31 @@ contract ShieldRegistry {
         bytes32 contentHash,
         bytes32 fileHash,
         bytes32 manifestHash,
+        bytes32 pdq,
         bytes32[] calldata proof
     ) external view returns (bool) {
         Batch storage b = batches[batchKey(publisher, root)];
         if (b.timestamp == 0 || b.flags & REVOKED != 0) return false;
-        return verifyProof(root, leafHash(assetId, contentHash, fileHash, manifestHash), proof);
+        return verifyProof(root, leafHash(assetId, contentHash, fileHash, manifestHash, pdq), proof);
     }
 
     // ---------------------------------------------------------------- internals
 
-    function _anchor(uint32 pid, bytes16 assetId, bytes32 contentHash, bytes32 fileHash, bytes32 manifestHash)
-        internal
-    {
+    function _anchor(
+        uint32 pid,
+        bytes16 assetId,
+        bytes32 contentHash,
+        bytes32 fileHash,
+        bytes32 manifestHash,
+        bytes32 pdq
+    ) internal {
         if (assetId == bytes16(0)) revert ZeroValue();
         Record storage r = records[recordKey(msg.sender, assetId)];
         if (r.timestamp != 0) revert AlreadyAnchored(assetId, msg.sender);
-        r.commitment = commitmentOf(contentHash, fileHash, manifestHash);
+        r.commitment = commitmentOf(contentHash, fileHash, manifestHash, pdq);
         r.timestamp = uint40(block.timestamp);
         r.publisherId = pid;
-        emit Anchored(assetId, msg.sender, contentHash, fileHash, manifestHash);
+        emit Anchored(assetId, msg.sender, contentHash, fileHash, manifestHash, pdq);
     }
 
     /// A registered publisher's id; anchoring needs a registration (and so a proof).

@@ -2,8 +2,9 @@
 sqlite outbox, Merkle batches with proof sidecars, and the audit (issue 4, DESIGN.md).
 
 Names are loaded on first use (PEP 562): importing ``shield.ledger`` or a light module of
-it (``index``, ``merkle``, ``errors``) does not import web3 and eth_account (about 1.5 s
-of a cold start), which only talking to a chain needs.
+it (``index``, ``merkle``, ``errors``, ``reader``, ``rpc``) does not import web3 and
+eth_account (about 1.5 s of a cold start), which only writing to a chain needs; reading
+goes through :func:`open_reader` (standard-library JSON-RPC, hand ABI decoding).
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ if TYPE_CHECKING:
     )
     from shield.ledger.deployment import Deployment, read_deployment
     from shield.ledger.ledger import Ledger, open_ledger
+    from shield.ledger.reader import LedgerReader, RegistryReads, open_reader
     from shield.ledger.merkle import (
         MerkleProof,
         build_tree,
         commitment,
         leaf_hash,
+        members_digest,
+        pack_members,
+        unpack_members,
         node_hash,
         read_proof_sidecar,
         sidecar_path,
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
         AnchorOutcome,
         AnchorRequest,
         AnchorStatus,
+        FingerprintHit,
         LedgerRecord,
         PublisherClaim,
         PublisherInfo,
@@ -59,6 +65,7 @@ _WHERE = {
     "AnchorOutcome": "shield.ledger.types",
     "AnchorStatus": "shield.ledger.types",
     "LedgerRecord": "shield.ledger.types",
+    "FingerprintHit": "shield.ledger.types",
     "PublisherInfo": "shield.ledger.types",
     "PublisherClaim": "shield.ledger.types",
     "PublisherKeys": "shield.ledger.types",
@@ -69,6 +76,9 @@ _WHERE = {
     "watermark_fingerprint": "shield.ledger.proof",
     "Ledger": "shield.ledger.ledger",
     "open_ledger": "shield.ledger.ledger",
+    "LedgerReader": "shield.ledger.reader",
+    "RegistryReads": "shield.ledger.reader",
+    "open_reader": "shield.ledger.reader",
     "Deployment": "shield.ledger.deployment",
     "read_deployment": "shield.ledger.deployment",
     "audit": "shield.ledger.audit",
@@ -80,6 +90,9 @@ _WHERE = {
     "build_tree": "shield.ledger.merkle",
     "commitment": "shield.ledger.merkle",
     "leaf_hash": "shield.ledger.merkle",
+    "pack_members": "shield.ledger.merkle",
+    "unpack_members": "shield.ledger.merkle",
+    "members_digest": "shield.ledger.merkle",
     "node_hash": "shield.ledger.merkle",
     "verify_proof": "shield.ledger.merkle",
     "write_proof_sidecar": "shield.ledger.merkle",

@@ -11,7 +11,9 @@ Flags:
     shared-key         (publisher entries) the certificate fingerprint or the watermark key
                        is claimed by two or more addresses
     missing-on-chain   known locally (or from an event) as anchored, but absent in storage
-    storage-mismatch   storage does not hold the commitment of the event's hashes
+    storage-mismatch   storage does not hold the commitment of the event's hashes and PDQ
+                       (a batch: the digest of its event's member list; a member of our
+                       own batch: its local proof or PDQ disagrees with the chain)
     queued             known locally, not yet anchored (outbox)
 """
 
@@ -28,7 +30,8 @@ from eth_utils import to_checksum_address
 from shield.config import Settings
 from shield.ledger.client import RegistryClient, batch_key, record_key
 from shield.ledger.ledger import Ledger
-from shield.ledger.merkle import commitment, leaf_hash, verify_proof
+from shield.ledger.merkle import commitment, leaf_hash, members_digest, unpack_members, verify_proof
+from shield.ledger.reader import _batch_event
 
 __all__ = ["AuditEntry", "AuditReport", "audit", "STORAGE_CHUNK"]
 
@@ -51,6 +54,7 @@ class AuditEntry:
     detail: str = ""
     content_hash: bytes | None = None
     file_name: str | None = None  # the output file, when the local index knows it
+    pdq: bytes | None = None  # the PDQ fingerprint anchored with the photo, when known
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class _Draft:
     reason: str | None = None
     flags: set[str] = field(default_factory=set)
     detail: list[str] = field(default_factory=list)
+    pdq: bytes | None = None
+    members: bytes | None = None  # a batch's packed member list, from its event
 
 
 def _chunks(items: list[bytes], size: int = STORAGE_CHUNK) -> Iterable[list[bytes]]:
@@ -108,7 +114,8 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
         topics, data = entry["topics"], bytes(entry["data"])
         d = _Draft("record", bytes(topics[1])[:16], None, _addr(topics[2]), int(entry["blockNumber"]),
                    "0x" + bytes(entry["transactionHash"]).hex(), data[:32])
-        d.detail.append(commitment(data[:32], data[32:64], data[64:96]).hex())  # expected commitment
+        d.pdq = data[96:128] if len(data) == 128 and any(data[96:128]) else None
+        d.detail.append(commitment(data[:32], data[32:64], data[64:96], d.pdq).hex())  # expected commitment
         drafts.append(d)
         records[record_key(d.publisher, d.asset_id)] = d  # type: ignore[arg-type]
     batches: dict[bytes, _Draft] = {}
@@ -116,6 +123,7 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
         topics = entry["topics"]
         d = _Draft("batch", None, bytes(topics[1]), _addr(topics[2]), int(entry["blockNumber"]),
                    "0x" + bytes(entry["transactionHash"]).hex())
+        d.members = _batch_event(bytes(entry["data"]))
         drafts.append(d)
         batches[batch_key(d.publisher, d.batch_root)] = d  # type: ignore[arg-type]
     ids = list(records)
@@ -138,19 +146,38 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
                 continue
             d.timestamp, d.revoked = datetime.fromtimestamp(braw.timestamp, UTC), braw.revoked
             d.detail.append(f"{braw.count} photos")
-    # Batch members are only known locally (the chain holds the root), for our own batches.
-    own = ledger.account.address if ledger.account is not None else None
-    for b in batches.values():
-        broot = b.batch_root
-        if broot is None or (own is not None and b.publisher != own):
-            continue
-        for m in ledger.index.members(broot):
-            ok = m.siblings is not None and verify_proof(broot, leaf_hash(m.asset_id, m.content_hash, m.file_hash,
-                                                                        m.manifest_hash), m.siblings)
-            md = _Draft("batch-member", m.asset_id, broot, b.publisher, b.block, b.tx_hash, m.content_hash,
-                        b.timestamp, b.revoked, flags=set(b.flags) | (set() if ok else {"storage-mismatch"}))
-            drafts.append(md)
+            if d.members is None or braw.members != members_digest(d.members):
+                d.flags.add("storage-mismatch")
+                d.detail.append("its event's member list does not match the stored digest")
+    drafts += _members(ledger, batches.values())
     return drafts
+
+
+def _members(ledger: Ledger, batches: Iterable[_Draft]) -> list[_Draft]:
+    """One entry per member of each batch whose event's member list matches storage (asset
+    id and PDQ from the event, so every publisher's members are listed); our own members
+    are cross-checked with the local index (the leaf, PDQ included, must hash up to the
+    root, and the PDQ must be the one the event lists)."""
+    own = ledger.account.address if ledger.account is not None else None
+    out: list[_Draft] = []
+    for b in batches:
+        broot = b.batch_root
+        if broot is None or b.members is None or b.flags & {"storage-mismatch", "missing-on-chain"}:
+            continue
+        local = {m.asset_id: m for m in ledger.index.members(broot)} if b.publisher == own else {}
+        for asset_id, pdq in unpack_members(b.members):
+            md = _Draft("batch-member", asset_id, broot, b.publisher, b.block, b.tx_hash, None, b.timestamp,
+                        b.revoked, flags=set(b.flags), pdq=pdq)
+            m = local.get(asset_id)
+            if m is not None:
+                md.content_hash = m.content_hash
+                ok = m.siblings is not None and m.pdq == pdq and verify_proof(
+                    broot, leaf_hash(m.asset_id, m.content_hash, m.file_hash, m.manifest_hash, m.pdq), m.siblings)
+                if not ok:
+                    md.flags.add("storage-mismatch")
+                    md.detail.append("the local proof or PDQ does not match the anchored batch")
+            out.append(md)
+    return out
 
 
 def _local_only(ledger: Ledger, seen_ids: set[bytes], seen_roots: set[bytes]) -> list[_Draft]:
@@ -253,7 +280,7 @@ def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
         since = since.replace(tzinfo=UTC)
     entries = tuple(
         AuditEntry(d.kind, d.asset_id, d.batch_root, d.publisher, d.timestamp, d.block, d.tx_hash, d.revoked,
-                   d.reason, tuple(sorted(d.flags)), "; ".join(d.detail), d.content_hash)
+                   d.reason, tuple(sorted(d.flags)), "; ".join(d.detail), d.content_hash, pdq=d.pdq)
         for d in drafts
         if (want is None or d.publisher == want) and (since is None or d.timestamp is None or d.timestamp >= since)
     )

@@ -28,6 +28,15 @@ from shield.ledger.errors import (
     NoAccountError,
     TransactionError,
 )
+from shield.ledger.reader import (
+    MAX_CLAIMANTS,
+    RawBatch,
+    RawRecord,
+    batch_key,
+    decode_batch_word,
+    decode_record_word,
+    record_key,
+)
 
 __all__ = [
     "RegistryClient",
@@ -60,21 +69,6 @@ MAX_LOG_WINDOW = 50_000
 MIN_LOG_WINDOW = 1
 #: Seconds to wait for a receipt before leaving the transaction to a later drain.
 RECEIPT_TIMEOUT_S = 60.0
-#: Most addresses read for one watermark-key fingerprint: each one is a paid registration,
-#: so this many means someone spent ~4096 registrations to pad the list; a verifier that
-#: finds more says so instead of reading on (never a false "authentic").
-MAX_CLAIMANTS = 4096
-_CLAIMANT_PAGE = 256
-
-
-def record_key(publisher: str, asset_id: bytes) -> bytes:
-    """Storage key of ``publisher``'s record of ``asset_id`` (ShieldRegistry.recordKey)."""
-    return keccak(bytes.fromhex(publisher.removeprefix("0x")) + bytes(asset_id))
-
-
-def batch_key(publisher: str, root: bytes) -> bytes:
-    """Storage key of ``publisher``'s batch ``root`` (ShieldRegistry.batchKey)."""
-    return keccak(bytes.fromhex(publisher.removeprefix("0x")) + bytes(root))
 
 
 def as_account(key: bytes | LocalAccount | None) -> LocalAccount | None:
@@ -84,32 +78,6 @@ def as_account(key: bytes | LocalAccount | None) -> LocalAccount | None:
         raise TypeError("account_key must be 32 raw bytes or a LocalAccount")
     account: LocalAccount = Account.from_key(bytes(key))
     return account
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """A single record as stored (see the layout in ShieldRegistry.sol). timestamp 0: absent."""
-
-    commitment: bytes
-    timestamp: int
-    publisher_id: int
-    revoked: bool
-
-    @property
-    def exists(self) -> bool:
-        return self.timestamp != 0
-
-
-@dataclass(frozen=True)
-class RawBatch:
-    publisher: str
-    timestamp: int
-    count: int
-    revoked: bool
-
-    @property
-    def exists(self) -> bool:
-        return self.timestamp != 0
 
 
 @dataclass(frozen=True)
@@ -125,26 +93,6 @@ class SentTx:
     tx_hash: str
     raw: bytes
     nonce: int
-
-
-def decode_record_word(word: bytes) -> RawRecord:
-    """Decode ``| flags:8 | publisherId:32 | timestamp:40 | commitment:176 |`` (big-endian word)."""
-    return RawRecord(
-        commitment=bytes(word[10:32]),
-        timestamp=int.from_bytes(word[5:10], "big"),
-        publisher_id=int.from_bytes(word[1:5], "big"),
-        revoked=bool(word[0] & 1),
-    )
-
-
-def decode_batch_word(word: bytes) -> RawBatch:
-    """Decode ``| unused:16 | flags:8 | count:32 | timestamp:40 | publisher:160 |``."""
-    return RawBatch(
-        publisher=to_checksum_address(word[12:32]),
-        timestamp=int.from_bytes(word[7:12], "big"),
-        count=int.from_bytes(word[3:7], "big"),
-        revoked=bool(word[2] & 1),
-    )
 
 
 def _unhex(value: object) -> bytes:
@@ -265,6 +213,10 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ reads
 
+    def call(self, data: bytes) -> bytes:
+        """eth_call of the registry with raw calldata (the reads decode by hand, shield.ledger.abi)."""
+        return bytes(_retry("eth_call", lambda: self.w3.eth.call({"to": self.address, "data": data})))
+
     def record(self, publisher: str, asset_id: bytes) -> RawRecord:
         return self.raw_records([record_key(publisher, asset_id)])[0]
 
@@ -306,20 +258,9 @@ class RegistryClient:
         fn = self.contract.functions.publisherProof(to_checksum_address(address))
         return bytes(_retry("publisherProof", fn.call))
 
-    def claimants(self, fingerprint: bytes, limit: int = MAX_CLAIMANTS) -> tuple[list[str], bool]:
-        """Addresses that registered a watermark key with this 8-byte fingerprint, in
-        registration order, at most ``limit``; the flag says whether more exist."""
-        out: list[str] = []
-        while len(out) < limit + 1:
-            fn = self.contract.functions.claimantsOf(bytes(fingerprint), len(out), _CLAIMANT_PAGE)
-            page = [to_checksum_address(a) for a in _retry("claimantsOf", fn.call)]
-            out += page
-            if len(page) < _CLAIMANT_PAGE:
-                break
-        return out[:limit], len(out) > limit
-
-    def is_batch_member(self, publisher: str, root: bytes, fields: tuple[bytes, bytes, bytes, bytes],
+    def is_batch_member(self, publisher: str, root: bytes, fields: tuple[bytes, bytes, bytes, bytes, bytes],
                         proof: Sequence[bytes]) -> bool:
+        """ShieldRegistry.isBatchMember; ``fields`` as AnchorRequest.chain_fields."""
         fn = self.contract.functions.isBatchMember(to_checksum_address(publisher), root, *fields, list(proof))
         return bool(_retry("isBatchMember", fn.call))
 

@@ -8,16 +8,16 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
-from web3 import Web3
+from typing import TYPE_CHECKING
 
 from shield.config import Settings
-from shield.imaging.save import atomic_write_bytes
-from shield.ledger.artifact import Artifact
-from shield.ledger.client import deploy
 from shield.ledger.errors import LedgerError
+
+if TYPE_CHECKING:  # reading the deployment (shield verify) must not import web3
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+    from shield.ledger.artifact import Artifact
 
 __all__ = ["Deployment", "read_deployment", "write_deployment", "deploy_registry", "fund_on_devnet"]
 
@@ -60,11 +60,15 @@ def write_deployment(settings: Settings, dep: Deployment) -> None:
         doc = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         doc = {}
+    from shield.imaging.save import atomic_write_bytes
+
     doc.setdefault("chains", {})[str(dep.chain_id)] = dep.__dict__
     atomic_write_bytes(json.dumps(doc, indent=2).encode(), path, overwrite=True)
 
 
 def deploy_registry(settings: Settings, w3: Web3, artifact: Artifact, account: LocalAccount) -> Deployment:
+    from shield.ledger.client import deploy
+
     address, block, tx = deploy(w3, artifact, account)
     dep = Deployment(int(w3.eth.chain_id), address, block, tx, artifact.sha256, datetime.now(UTC).isoformat())
     write_deployment(settings, dep)
@@ -73,5 +77,7 @@ def deploy_registry(settings: Settings, w3: Web3, artifact: Artifact, account: L
 
 
 def fund_on_devnet(w3: Web3, address: str) -> None:
+    from eth_utils import to_checksum_address
+
     if w3.eth.get_balance(to_checksum_address(address)) < DEVNET_FUNDING_WEI // 10:
         w3.provider.make_request("anvil_setBalance", [address, hex(DEVNET_FUNDING_WEI)])  # type: ignore[arg-type]

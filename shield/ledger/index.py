@@ -3,8 +3,10 @@ their perceptual fingerprints.
 
 Shares the ledger database with the outbox, so a request and its index rows are
 committed in one transaction. The PDQ fingerprint of each protected photo (256 bits,
-shield.fingerprint) is kept here only: the registry contract does not store or emit it,
-so a verifier on another machine cannot compare a re-encoded copy with the record.
+shield.fingerprint) is kept twice: with the asset (the value anchored, so a queued anchor
+keeps it across restarts) and in the ``fingerprints`` table with its quality (the local
+lookup). The chain holds it too (committed in the record and carried in its event), so a
+verifier on another machine finds a re-encoded copy's record without this index.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS assets (
     manifest_hash BLOB NOT NULL,
     batch_root BLOB,
     proof TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    pdq BLOB
 );
 CREATE INDEX IF NOT EXISTS assets_root ON assets(batch_root);
 CREATE TABLE IF NOT EXISTS fingerprints (
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 
 #: Size of a PDQ hash in bytes (256 bits).
 PDQ_BYTES = 32
+_COLS = "asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, created_at, pdq"
 
 
 @dataclass(frozen=True)
@@ -53,37 +57,49 @@ class IndexedAsset:
     batch_root: bytes | None
     siblings: tuple[bytes, ...] | None
     created_at: str
+    pdq: bytes | None = None
 
 
 class LocalIndex:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, create: bool = True) -> None:
+        """Args: create: create (or upgrade) the tables; False for a read-only connection."""
         self.conn = conn
+        if not create:
+            return
         conn.executescript(_SCHEMA)
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(assets)")}
+        if "pdq" not in columns:  # a database from before the PDQ went on chain
+            conn.execute("ALTER TABLE assets ADD COLUMN pdq BLOB")
 
     def add(self, asset_id: bytes, content_hash: bytes, file_hash: bytes, manifest_hash: bytes,
-            batch_root: bytes | None = None, siblings: Sequence[bytes] | None = None) -> None:
-        """Insert one asset (idempotent on asset id). Call inside the outbox transaction."""
+            batch_root: bytes | None = None, siblings: Sequence[bytes] | None = None, *,
+            pdq: bytes | None = None) -> None:
+        """Insert one asset (idempotent on asset id) with the PDQ it is anchored with.
+        Call inside the outbox transaction."""
         proof = None if siblings is None else json.dumps([s.hex() for s in siblings])
         self.conn.execute(
-            "INSERT OR IGNORE INTO assets VALUES (?,?,?,?,?,?,?)",
-            (asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, datetime.now(UTC).isoformat()),
+            f"INSERT OR IGNORE INTO assets ({_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+            (asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, datetime.now(UTC).isoformat(), pdq),
         )
 
     @staticmethod
     def _row(row: Sequence[Any]) -> IndexedAsset:
         siblings = None if row[5] is None else tuple(bytes.fromhex(s) for s in json.loads(str(row[5])))
         return IndexedAsset(bytes(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]),
-                            None if row[4] is None else bytes(row[4]), siblings, str(row[6]))
+                            None if row[4] is None else bytes(row[4]), siblings, str(row[6]),
+                            None if row[7] is None else bytes(row[7]))
 
     def get(self, asset_id: bytes) -> IndexedAsset | None:
-        row = self.conn.execute("SELECT * FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {_COLS} FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
         return None if row is None else self._row(row)
 
     def members(self, root: bytes) -> list[IndexedAsset]:
-        return [self._row(r) for r in self.conn.execute("SELECT * FROM assets WHERE batch_root = ?", (root,))]
+        """The members of batch ``root`` in the order they were added (the order of its leaves)."""
+        return [self._row(r) for r in
+                self.conn.execute(f"SELECT {_COLS} FROM assets WHERE batch_root = ? ORDER BY rowid", (root,))]
 
     def all(self) -> list[IndexedAsset]:
-        return [self._row(r) for r in self.conn.execute("SELECT * FROM assets ORDER BY created_at")]
+        return [self._row(r) for r in self.conn.execute(f"SELECT {_COLS} FROM assets ORDER BY created_at")]
 
     def add_fingerprint(self, asset_id: bytes, pdq: bytes, quality: int) -> None:
         """Record the PDQ hash (32 bytes) and quality (0..100) of ``asset_id`` (replaces)."""
@@ -106,7 +122,7 @@ class LocalIndex:
         from shield.ledger.merkle import MerkleProof
 
         return MerkleProof(asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash,
-                           asset.siblings, asset.batch_root)
+                           asset.siblings, asset.batch_root, pdq=asset.pdq)
 
 
 def read_fingerprints(db_path: Path) -> list[tuple[bytes, bytes, int]]:

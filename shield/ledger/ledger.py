@@ -16,7 +16,7 @@ from web3 import Web3
 
 from shield.config import Settings
 from shield.ledger.artifact import Artifact, load_artifact
-from shield.ledger.client import MAX_CLAIMANTS, RegistryClient, SentTx, as_account, connect
+from shield.ledger.client import RegistryClient, SentTx, as_account, connect
 from shield.ledger.deployment import deploy_registry, fund_on_devnet, read_deployment
 from shield.ledger.devnet import Devnet
 from shield.ledger.errors import (
@@ -29,18 +29,11 @@ from shield.ledger.errors import (
     TransactionError,
 )
 from shield.ledger.index import LocalIndex
-from shield.ledger.merkle import MerkleProof, build_tree, commitment, leaf_hash, verify_proof
+from shield.ledger.merkle import build_tree, commitment, leaf_hash, pack_members
 from shield.ledger.outbox import Outbox, OutboxItem, open_db
-from shield.ledger.proof import check_proof, make_proof, proof_message, sign_p256_raw, watermark_fingerprint
-from shield.ledger.types import (
-    AnchorOutcome,
-    AnchorRequest,
-    AnchorStatus,
-    LedgerRecord,
-    PublisherClaim,
-    PublisherInfo,
-    PublisherKeys,
-)
+from shield.ledger.proof import make_proof, proof_message, sign_p256_raw
+from shield.ledger.reader import ChainReads, RegistryReads
+from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, PublisherKeys
 
 __all__ = ["Ledger", "open_ledger"]
 
@@ -75,8 +68,9 @@ def open_ledger(settings: Settings, account_key: bytes | LocalAccount | None, *,
     return ledger
 
 
-class Ledger:
-    """One chain + registry + the local outbox and index (see open_ledger)."""
+class Ledger(RegistryReads):
+    """One chain + registry + the local outbox and index (see open_ledger). The reads
+    (lookup, claims, find_by_fingerprint, check, ...) are :class:`RegistryReads`'."""
 
     def __init__(self, settings: Settings, account: LocalAccount | None, artifact: Artifact) -> None:
         self.settings = settings
@@ -89,8 +83,8 @@ class Ledger:
         self.unavailable: LedgerError | None = None
         self.publisher_keys: PublisherKeys | None = None
         self.db = open_db(settings.home / "ledger.sqlite")
-        self.outbox = Outbox(self.db)
-        self.index = LocalIndex(self.db)
+        self.outbox: Outbox = Outbox(self.db)
+        self.index: LocalIndex = LocalIndex(self.db)
         if self.registry_address is None and self.chain_id is not None:
             recorded = read_deployment(settings, self.chain_id)  # shown while offline
             self.registry_address = recorded.address if recorded else None
@@ -139,6 +133,15 @@ class Ledger:
             raise self.unavailable or ChainUnavailableError("the ledger is offline")
         return self.client
 
+    def _reads(self) -> ChainReads:
+        return self._online()
+
+    def _own(self, publisher: str) -> bool:
+        return self.account is not None and publisher.lower() == self.account.address.lower()
+
+    def _default_publisher(self, publisher: str | None) -> str:
+        return super()._default_publisher(self._online().sender if publisher is None else publisher)
+
     @property
     def online(self) -> bool:
         return self.client is not None
@@ -147,35 +150,6 @@ class Ledger:
         self.db.close()
 
     # ------------------------------------------------------------------ publishers
-
-    def publisher(self, address: str) -> PublisherInfo | None:
-        """The registration of ``address`` (with its stored proof), or None."""
-        client = self._online()
-        cert, wm, at, pid = client.publisher_of(address)
-        if pid == 0 and at == 0:
-            return None
-        return PublisherInfo(to_checksum_address(address), cert, wm,
-                             datetime.fromtimestamp(at, UTC) if at else None, pid, client.publisher_proof(address))
-
-    def claim(self, address: str) -> PublisherClaim | None:
-        """``address``'s registration and whether its proof holds on this chain and registry."""
-        info = self.publisher(address)
-        if info is None:
-            return None
-        check = check_proof(info.proof, self.chain_id or 0, self.registry_address or "0x" + "00" * 20,
-                            info.address, info.cert_fingerprint, info.watermark_key)
-        return PublisherClaim(info, check)
-
-    def claims(self, watermark_fp: bytes) -> tuple[list[PublisherClaim], bool]:
-        """Every registration of a watermark key with this 8-byte fingerprint (the one
-        the watermark carries), proof checked; the flag says more than MAX_CLAIMANTS exist."""
-        addresses, truncated = self._online().claimants(watermark_fp, MAX_CLAIMANTS)
-        out = []
-        for address in dict.fromkeys(addresses):
-            c = self.claim(address)
-            if c is not None and watermark_fingerprint(c.info.watermark_key) == watermark_fp:
-                out.append(c)
-        return out, truncated
 
     def publisher_proof(self, cert_fingerprint: bytes, watermark_key: bytes) -> bytes:
         """Sign the registration proof for our address on this chain and registry.
@@ -263,7 +237,7 @@ class Ledger:
     def enqueue(self, req: AnchorRequest) -> None:
         """Commit ``req`` to the outbox (durable before any send). Idempotent on asset id."""
         with self.outbox.transaction():
-            self.index.add(*req.fields)
+            self.index.add(*req.fields, pdq=req.pdq)
             self.outbox.add("record", req.asset_id, {})
 
     def enqueue_batch(self, reqs: Sequence[AnchorRequest]) -> bytes:
@@ -272,10 +246,10 @@ class Ledger:
             raise ValueError("enqueue_batch needs at least one request")
         if len({r.asset_id for r in reqs}) != len(reqs):
             raise ValueError("duplicate asset id in batch")
-        root, paths = build_tree([leaf_hash(*r.fields) for r in reqs])
+        root, paths = build_tree([leaf_hash(*r.fields, r.pdq) for r in reqs])
         with self.outbox.transaction():
             for req, path in zip(reqs, paths, strict=True):
-                self.index.add(*req.fields, batch_root=root, siblings=path)
+                self.index.add(*req.fields, batch_root=root, siblings=path, pdq=req.pdq)
             self.outbox.add("batch", root, {"count": len(reqs)})
         return root
 
@@ -339,7 +313,7 @@ class Ledger:
                 return None
             asset = self.index.get(item.key)
             return asset is not None and raw.commitment == commitment(asset.content_hash, asset.file_hash,
-                                                                      asset.manifest_hash)
+                                                                      asset.manifest_hash, asset.pdq)
         return True if client.batch(client.sender, item.key).exists else None
 
     def _drain_item(self, item: OutboxItem) -> list[AnchorOutcome]:
@@ -397,11 +371,16 @@ class Ledger:
 
     def _prepare(self, client: RegistryClient, item: OutboxItem) -> SentTx:
         if item.kind == "batch":
-            return client.prepare("anchorBatch", item.key, int(item.payload["count"]))
+            members = self.index.members(item.key)
+            if len(members) != int(item.payload["count"]):
+                raise LedgerError(f"batch {item.key.hex()} has {len(members)} of its {item.payload['count']} members "
+                                  "in the index (database damaged?)")
+            return client.prepare("anchorBatch", item.key, pack_members([(m.asset_id, m.pdq) for m in members]))
         asset = self.index.get(item.key)
         if asset is None:
             raise LedgerError(f"outbox item {item.key.hex()} has no index entry (database damaged?)")
-        return client.prepare("anchor", asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash)
+        req = AnchorRequest(asset.asset_id, asset.content_hash, asset.file_hash, asset.manifest_hash, asset.pdq)
+        return client.prepare("anchor", *req.chain_fields)
 
     def _settle(self, item: OutboxItem, ours: bool, tx_hash: str | None, block: int | None = None) -> list[AnchorOutcome]:
         client = self._online()
@@ -433,109 +412,6 @@ class Ledger:
             return [AnchorOutcome(status, item.key, self.chain_id, self.registry_address, tx_hash, block, message)]
         return [AnchorOutcome(status, m.asset_id, self.chain_id, self.registry_address, tx_hash, block, message, item.key)
                 for m in self.index.members(item.key)]
-
-    # ------------------------------------------------------------------ reading
-
-    def proof_for(self, asset_id: bytes) -> MerkleProof | None:
-        asset = self.index.get(asset_id)
-        proof = None if asset is None else self.index.proof(asset)
-        if proof is None:
-            return None
-        item = self.outbox.get(proof.root)
-        if item is not None and item.state == "anchored":
-            return proof.anchored_at(item.chain_id or 0, item.contract or "", item.tx_hash, item.block)
-        return proof
-
-    def publishers_of(self, asset_id: bytes) -> list[str]:
-        """Addresses that anchored ``asset_id``: its ``Anchored`` events, and the
-        ``BatchAnchored`` events of the batch the local index places it in. Who they are
-        is not checked here (see :meth:`claim`)."""
-        client = self._online()
-        found = [to_checksum_address("0x" + bytes(e["topics"][2])[-20:].hex())
-                 for e in client.logs("Anchored", self.deployment_block, key_topic=asset_id) if len(e["topics"]) > 2]
-        asset = self.index.get(asset_id)
-        if asset is not None and asset.batch_root is not None:
-            found += [to_checksum_address("0x" + bytes(e["topics"][2])[-20:].hex())
-                      for e in client.logs("BatchAnchored", self.deployment_block, key_topic=asset.batch_root)
-                      if len(e["topics"]) > 2]
-        return list(dict.fromkeys(found))
-
-    def lookup(self, asset_id: bytes, proof: MerkleProof | None = None, *,
-               publisher: str | None = None) -> LedgerRecord | None:
-        """``publisher``'s record of ``asset_id`` from contract storage (single record, else
-        the batch named by ``proof`` or by the local index). None when it is not on chain.
-
-        Args:
-            publisher: whose record; default our own account. Every publisher has its own
-                slot per asset id, so this says which one is asked for.
-        """
-        client = self._online()
-        if publisher is None:
-            publisher = client.sender
-        publisher = to_checksum_address(publisher)
-        raw = client.record(publisher, asset_id)
-        item = self.outbox.get(asset_id) if self.account is not None and publisher == self.account.address else None
-        if raw.exists:
-            tx: str | None
-            block: int | None
-            tx, block, hashes = self._anchoring_event(client, asset_id, publisher, raw.commitment)
-            if item is not None and item.state == "anchored" and item.tx_hash:
-                tx, block = item.tx_hash, item.block
-            return LedgerRecord(asset_id, publisher, raw.commitment, datetime.fromtimestamp(raw.timestamp, UTC),
-                                block, tx, raw.revoked,
-                                self._reason(client, "RecordRevoked", asset_id, publisher) if raw.revoked else None, None,
-                                *hashes)
-        proof = proof if proof is not None and proof.asset_id == asset_id else self.proof_for(asset_id)
-        if proof is None:
-            return None
-        batch = client.batch(publisher, proof.root)
-        if not batch.exists:
-            return None
-        bitem = self.outbox.get(proof.root) if self.account is not None and publisher == self.account.address else None
-        return LedgerRecord(asset_id, batch.publisher, proof.leaf, datetime.fromtimestamp(batch.timestamp, UTC),
-                            proof.block or (bitem.block if bitem else None), proof.tx_hash or (bitem.tx_hash if bitem else None),
-                            batch.revoked,
-                            self._reason(client, "BatchRevoked", proof.root, publisher) if batch.revoked else None,
-                            proof.root, proof.content_hash, proof.file_hash, proof.manifest_hash)
-
-    def _anchoring_event(
-        self, client: RegistryClient, asset_id: bytes, publisher: str, stored: bytes
-    ) -> tuple[str | None, int | None, tuple[bytes | None, bytes | None, bytes | None]]:
-        """(tx hash, block, (content, file, manifest hash)) of a single record, from its
-        ``Anchored`` event. The hashes are kept only when they reproduce the commitment in
-        storage, so they are as trustworthy as storage; all None when the node has pruned
-        the log or refuses the query (storage alone still verifies an unmodified file)."""
-        try:
-            for entry in client.logs("Anchored", self.deployment_block, key_topic=asset_id, publisher_topic=publisher):
-                tx, block = "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
-                content, file, manifest = client.w3.codec.decode(["bytes32", "bytes32", "bytes32"], bytes(entry["data"]))
-                if commitment(content, file, manifest) != stored:
-                    log.warning("Anchored event of %s does not match the stored commitment; ignoring its hashes", asset_id.hex())
-                    return tx, block, (None, None, None)
-                return tx, block, (bytes(content), bytes(file), bytes(manifest))
-        except LedgerError as exc:
-            log.info("anchoring event unavailable: %s", exc)
-        return None, None, (None, None, None)
-
-    def _reason(self, client: RegistryClient, event: str, key: bytes, publisher: str) -> str | None:
-        try:
-            for entry in client.logs(event, self.deployment_block, key_topic=key, publisher_topic=publisher):
-                data = bytes(entry["data"])
-                return str(client.w3.codec.decode(["string"], data)[0])
-        except LedgerError as exc:
-            log.info("revocation reason unavailable: %s", exc)
-        return None
-
-    @staticmethod
-    def check(record: LedgerRecord, req: AnchorRequest, proof: MerkleProof | None = None) -> bool:
-        """True when ``req``'s hashes are what ``record`` commits to (batch: proof included)."""
-        if record.asset_id != req.asset_id:
-            return False
-        if record.batch_root is None:
-            return record.commitment == commitment(req.content_hash, req.file_hash, req.manifest_hash)
-        if proof is None or proof.root != record.batch_root:
-            return False
-        return verify_proof(record.batch_root, leaf_hash(*req.fields), proof.siblings)
 
     # ------------------------------------------------------------------ revocation
 

@@ -1,11 +1,16 @@
 """Merkle batches (pure functions on bytes) and the proof sidecar format.
 
 Tree (matches contracts/ShieldRegistry.sol):
-    leaf = keccak256(0x00 || asset_id(16) || content(32) || file(32) || manifest(32))
+    leaf = keccak256(0x00 || asset_id(16) || content(32) || file(32) || manifest(32) || pdq(32))
     node = keccak256(0x01 || min(a, b) || max(a, b))      (sorted pairs)
 A lone node at the end of a level is carried up unchanged. The 0x00/0x01 prefixes
 (RFC 6962 section 2.1 style domain separation) stop a leaf from posing as a node. A proof
 is the list of sibling hashes from the leaf up; with sorted pairs it needs no index.
+
+The PDQ fingerprint (32 bytes; all zeros when none was computed) is committed to by the
+single-record commitment and the leaf. A batch's member list (asset id and PDQ of each
+photo, :func:`pack_members`) travels in its ``BatchAnchored`` event; storage keeps its
+digest (:func:`members_digest`) so the event can be checked like a record's.
 """
 
 from __future__ import annotations
@@ -16,16 +21,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
-
-from shield.imaging.save import atomic_write_bytes
 from shield.ledger.errors import ProofFormatError
+from shield.ledger.keccak import keccak
 
 __all__ = [
     "MerkleProof",
     "leaf_hash",
     "node_hash",
     "commitment",
+    "pdq_word",
+    "pack_members",
+    "unpack_members",
+    "members_digest",
     "build_tree",
     "verify_proof",
     "proof_to_json",
@@ -38,13 +45,20 @@ __all__ = [
     "MAX_SIDECAR_BYTES",
 ]
 
-SIDECAR_FORMAT = "shield-batch-proof/1"
+SIDECAR_FORMAT = "shield-batch-proof/2"
 #: Deepest proof accepted from an untrusted sidecar: 2^64 leaves is beyond any batch.
 MAX_PROOF_DEPTH = 64
 #: Largest sidecar read: a 64-deep proof is ~5 KB of JSON; anything bigger is not ours.
 MAX_SIDECAR_BYTES = 64 * 1024
 #: Bytes of keccak256(content || file || manifest) kept on chain for a single record.
 COMMITMENT_BYTES = 22
+#: Bytes of keccak256(member list) kept on chain for a batch.
+MEMBERS_DIGEST_BYTES = 18
+#: Bytes per member in a batch's member list: asset id (16) and PDQ (32).
+MEMBER_BYTES = 48
+#: Size of a PDQ fingerprint.
+PDQ_BYTES = 32
+_NO_PDQ = bytes(PDQ_BYTES)
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class MerkleProof:
         siblings: sibling hashes from the leaf up to the root (each 32 bytes).
         root: the batch root anchored on chain.
         chain_id, contract, tx_hash, block: where the root was anchored (None before).
+        pdq: the 32-byte PDQ fingerprint in the leaf (None: none was computed).
     """
 
     asset_id: bytes
@@ -69,10 +84,11 @@ class MerkleProof:
     contract: str | None = None
     tx_hash: str | None = None
     block: int | None = None
+    pdq: bytes | None = None
 
     @property
     def leaf(self) -> bytes:
-        return leaf_hash(self.asset_id, self.content_hash, self.file_hash, self.manifest_hash)
+        return leaf_hash(self.asset_id, self.content_hash, self.file_hash, self.manifest_hash, self.pdq)
 
     def anchored_at(self, chain_id: int, contract: str, tx_hash: str | None, block: int | None) -> MerkleProof:
         return replace(self, chain_id=chain_id, contract=contract, tx_hash=tx_hash, block=block)
@@ -83,11 +99,20 @@ def _check(name: str, value: bytes, size: int) -> None:
         raise ValueError(f"{name} must be {size} bytes")
 
 
-def leaf_hash(asset_id: bytes, content_hash: bytes, file_hash: bytes, manifest_hash: bytes) -> bytes:
+def pdq_word(pdq: bytes | None) -> bytes:
+    """The 32-byte on-chain form of a PDQ fingerprint: the value, or zeros for None."""
+    if pdq is None:
+        return _NO_PDQ
+    _check("pdq", pdq, PDQ_BYTES)
+    return bytes(pdq)
+
+
+def leaf_hash(asset_id: bytes, content_hash: bytes, file_hash: bytes, manifest_hash: bytes, pdq: bytes | None) -> bytes:
+    """The batch leaf of one photo (ShieldRegistry.leafHash); ``pdq`` None hashes as zeros."""
     _check("asset_id", asset_id, 16)
     for name, value in (("content_hash", content_hash), ("file_hash", file_hash), ("manifest_hash", manifest_hash)):
         _check(name, value, 32)
-    return keccak(b"\x00" + asset_id + content_hash + file_hash + manifest_hash)
+    return keccak(b"\x00" + asset_id + content_hash + file_hash + manifest_hash + pdq_word(pdq))
 
 
 def node_hash(a: bytes, b: bytes) -> bytes:
@@ -95,9 +120,39 @@ def node_hash(a: bytes, b: bytes) -> bytes:
     return keccak(b"\x01" + lo + hi)
 
 
-def commitment(content_hash: bytes, file_hash: bytes, manifest_hash: bytes) -> bytes:
-    """The 22-byte commitment stored for a single record (ShieldRegistry.commitmentOf)."""
-    return keccak(content_hash + file_hash + manifest_hash)[:COMMITMENT_BYTES]
+def commitment(content_hash: bytes, file_hash: bytes, manifest_hash: bytes, pdq: bytes | None) -> bytes:
+    """The 22-byte commitment stored for a single record (ShieldRegistry.commitmentOf);
+    ``pdq`` None commits to zeros (no fingerprint)."""
+    return keccak(content_hash + file_hash + manifest_hash + pdq_word(pdq))[:COMMITMENT_BYTES]
+
+
+def pack_members(members: Sequence[tuple[bytes, bytes | None]]) -> bytes:
+    """A batch's member list as anchorBatch takes it: (asset id || PDQ) per photo."""
+    out = bytearray()
+    for asset_id, pdq in members:
+        _check("asset_id", asset_id, 16)
+        out += asset_id + pdq_word(pdq)
+    return bytes(out)
+
+
+def unpack_members(data: bytes) -> list[tuple[bytes, bytes | None]]:
+    """(asset id, PDQ or None) per member of a packed list (as carried by BatchAnchored).
+
+    Raises:
+        ValueError: the length is not a multiple of MEMBER_BYTES.
+    """
+    if len(data) % MEMBER_BYTES:
+        raise ValueError(f"a member list is a multiple of {MEMBER_BYTES} bytes, got {len(data)}")
+    out: list[tuple[bytes, bytes | None]] = []
+    for i in range(0, len(data), MEMBER_BYTES):
+        pdq = data[i + 16:i + MEMBER_BYTES]
+        out.append((data[i:i + 16], None if pdq == _NO_PDQ else pdq))
+    return out
+
+
+def members_digest(packed: bytes) -> bytes:
+    """The 18-byte digest a batch keeps of its packed member list (ShieldRegistry.membersDigest)."""
+    return keccak(packed)[:MEMBERS_DIGEST_BYTES]
 
 
 def build_tree(leaves: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
@@ -138,6 +193,7 @@ def proof_to_json(proof: MerkleProof) -> dict[str, Any]:
             "content_hash": "0x" + proof.content_hash.hex(),
             "file_hash": "0x" + proof.file_hash.hex(),
             "manifest_hash": "0x" + proof.manifest_hash.hex(),
+            "pdq": None if proof.pdq is None else "0x" + proof.pdq.hex(),
         },
         "proof": ["0x" + s.hex() for s in proof.siblings],
         "chain_id": proof.chain_id,
@@ -176,6 +232,7 @@ def proof_from_json(doc: Any) -> MerkleProof:
     block = doc.get("block")
     if chain_id is not None and not isinstance(chain_id, int) or block is not None and not isinstance(block, int):
         raise ProofFormatError("chain_id and block must be integers")
+    pdq = None if leaf.get("pdq") is None else _hexfield(leaf, "pdq", PDQ_BYTES)
     contract, tx = doc.get("contract"), doc.get("tx")
     if contract is not None and not isinstance(contract, str) or tx is not None and not isinstance(tx, str):
         raise ProofFormatError("contract and tx must be strings")
@@ -190,6 +247,7 @@ def proof_from_json(doc: Any) -> MerkleProof:
         contract=contract,
         tx_hash=tx,
         block=block,
+        pdq=None if pdq == _NO_PDQ else pdq,
     )
 
 
@@ -204,6 +262,8 @@ def write_proof_sidecar(path: Path, proof: MerkleProof) -> None:
     Raises:
         OutputError: the file cannot be written.
     """
+    from shield.imaging.save import atomic_write_bytes
+
     atomic_write_bytes((json.dumps(proof_to_json(proof), indent=2) + "\n").encode(), path, overwrite=True)
 
 

@@ -1,5 +1,9 @@
 """Durable outbox of anchoring work (sqlite, WAL, synchronous=FULL).
 
+What a record is anchored with (hashes and PDQ fingerprint) is in the local index's
+``assets`` row committed in the same transaction; a batch's members (asset id and PDQ,
+sent with its root) are its index rows in insertion order.
+
 Every request is committed here before anything is sent; a signed transaction's hash
 and bytes are committed before it is broadcast. After a crash at any point the next
 drain finds each item in one of these states and resumes it (see Ledger.drain).
@@ -83,9 +87,11 @@ def _now() -> str:
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, create: bool = True) -> None:
+        """Args: create: create the tables; False for a read-only connection."""
         self.conn = conn
-        conn.executescript(_SCHEMA)
+        if create:
+            conn.executescript(_SCHEMA)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -217,7 +217,7 @@ class _Manifest:
         cur = self.conn.execute(
             "SELECT output, input, state, asset_id, content_hash, file_hash, manifest_hash, staged, pdq, pdq_quality "
             "FROM photos")
-        return {r[0]: _Row(r[0], r[1], r[2], AnchorRequest(r[3], r[4], r[5], r[6]), r[7],
+        return {r[0]: _Row(r[0], r[1], r[2], AnchorRequest(r[3], r[4], r[5], r[6], r[8]), r[7],
                            None if r[8] is None else (r[8], r[9])) for r in cur}
 
     def stage(self, output: str, src: Path, request: Any, staged: str, outcome: ProtectOutcome,

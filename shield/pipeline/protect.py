@@ -251,6 +251,7 @@ def _protect_one(
         content_hash=imaging.pixel_hash(marked),
         file_hash=hashlib.sha256(signed.data).digest(),
         manifest_hash=signed.manifest_hash,
+        pdq=fingerprint.value if fingerprint is not None else None,
     )
     outcome = ProtectOutcome(
         input=src,

@@ -22,7 +22,7 @@ from shield.ledger import (
 
 
 def _req(content: bytes | None = None) -> AnchorRequest:
-    return AnchorRequest(os.urandom(16), content or os.urandom(32), os.urandom(32), os.urandom(32))
+    return AnchorRequest(os.urandom(16), content or os.urandom(32), os.urandom(32), os.urandom(32), os.urandom(32))
 
 
 def test_audit_flags(ledger: Ledger, other_ledger: Ledger, settings: Settings) -> None:
@@ -85,7 +85,13 @@ def test_verifier_uses_sidecar_without_local_index(ledger: Ledger, w3: Web3, set
     verifier = open_ledger(stranger.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
     loaded = read_proof_sidecar(sidecar_path(photo))
     me = ledger.account.address  # type: ignore[union-attr]
-    assert verifier.lookup(reqs[3].asset_id, publisher=me) is None  # not known without the proof
+    # Without the proof the batch is found through its event's member list: when, by whom,
+    # the PDQ; not the hashes (the leaf is unknown), so nothing can be checked against them.
+    bare = verifier.lookup(reqs[3].asset_id, publisher=me)
+    assert bare is not None and bare.batch_root == proof.root and bare.commitment == b""
+    assert bare.pdq == reqs[3].pdq and bare.content_hash is None and bare.tx_hash == proof.tx_hash
+    assert not verifier.check(bare, reqs[3], None)
+    assert verifier.publishers_of(reqs[3].asset_id) == [me]
     record = verifier.lookup(reqs[3].asset_id, loaded, publisher=me)
     assert record is not None and record.batch_root == proof.root and record.tx_hash == proof.tx_hash
     assert verifier.check(record, reqs[3], loaded)

@@ -18,11 +18,15 @@ from tests.ledger.conftest import make_keys
 
 
 SINGLE_GAS_MAX = 70_000
-BATCH_GAS_PER_IMAGE_MAX = 500
+#: A batch carries each photo's asset id and PDQ fingerprint (48 bytes) in calldata and in
+#: its event, so a copy can be found by its fingerprint without the proof sidecar; since
+#: EIP-7623 (Prague) calldata costs at least 40 gas per non-zero byte, ~1.9k gas per photo
+#: before the fixed ~49k of the batch. Storage stays one slot per batch.
+BATCH_GAS_PER_IMAGE_MAX = 2_500
 
 
 def _req(rng_bytes: bytes | None = None) -> AnchorRequest:
-    return AnchorRequest(os.urandom(16), os.urandom(32), os.urandom(32), os.urandom(32))
+    return AnchorRequest(os.urandom(16), os.urandom(32), os.urandom(32), os.urandom(32), os.urandom(32))
 
 
 def _gas(w3: Web3, tx: str | None) -> int:
@@ -36,7 +40,8 @@ def test_anchor_lookup_check(ledger: Ledger) -> None:
     assert out.status is AnchorStatus.ANCHORED and out.tx_hash and out.block
     rec = ledger.lookup(req.asset_id)
     assert rec is not None and rec.publisher == ledger.account.address  # type: ignore[union-attr]
-    assert rec.commitment == commitment(req.content_hash, req.file_hash, req.manifest_hash)
+    assert rec.commitment == commitment(req.content_hash, req.file_hash, req.manifest_hash, req.pdq)
+    assert rec.pdq == req.pdq and rec.content_hash == req.content_hash
     assert ledger.check(rec, req, None)
     tampered = AnchorRequest(req.asset_id, req.content_hash, os.urandom(32), req.manifest_hash)
     assert not ledger.check(rec, tampered, None)
@@ -53,7 +58,7 @@ def test_storage_words_match_views(ledger: Ledger) -> None:
     raw = client.record(me, req.asset_id)
     assert (raw.commitment, raw.timestamp, raw.revoked) == (bytes(view[0]), view[1], view[2])
     assert client.publisher_address(raw.publisher_id) == me
-    assert client.contract.functions.commitmentOf(*req.fields[1:]).call() == raw.commitment
+    assert client.contract.functions.commitmentOf(*req.chain_fields[1:]).call() == raw.commitment
 
 
 def test_duplicate_reverts_and_is_success_for_owner(ledger: Ledger, w3: Web3, other_ledger: Ledger) -> None:
@@ -62,7 +67,7 @@ def test_duplicate_reverts_and_is_success_for_owner(ledger: Ledger, w3: Web3, ot
     client = ledger.client
     assert client is not None
     with pytest.raises(TransactionError) as err:
-        client.prepare("anchor", *req.fields)
+        client.prepare("anchor", *req.chain_fields)
     assert err.value.revert.name == "AlreadyAnchored"  # type: ignore[attr-defined]
     # The outbox forgets the tx (as after a crash before recording it): re-draining must settle, not resend.
     ledger.db.execute("UPDATE outbox SET state='pending', tx_hash=NULL, raw_tx=NULL")
@@ -71,7 +76,7 @@ def test_duplicate_reverts_and_is_success_for_owner(ledger: Ledger, w3: Web3, ot
     assert out.status is AnchorStatus.ANCHORED
     assert w3.eth.get_transaction_count(ledger.account.address) == nonce  # type: ignore[union-attr]
     # Another publisher anchoring the same id gets its own slot: ours is untouched.
-    squat = AnchorRequest(req.asset_id, os.urandom(32), os.urandom(32), os.urandom(32))
+    squat = AnchorRequest(req.asset_id, os.urandom(32), os.urandom(32), os.urandom(32), os.urandom(32))
     assert other_ledger.anchor(squat).status is AnchorStatus.ANCHORED
     mine = ledger.lookup(req.asset_id)
     assert mine is not None and ledger.check(mine, req, None)
@@ -116,13 +121,17 @@ def test_batch_inclusion_and_revocation(ledger: Ledger, other_ledger: Ledger) ->
         assert proof is not None and proof.tx_hash == outs[0].tx_hash
         rec = ledger.lookup(req.asset_id)
         assert rec is not None and rec.batch_root == root and ledger.check(rec, req, proof)
-        assert client.is_batch_member(client.sender, root, req.fields, proof.siblings)
-        assert client.contract.functions.leafHash(*req.fields).call() == leaf_hash(*req.fields)
+        assert proof.pdq == req.pdq and rec.pdq == req.pdq
+        assert client.is_batch_member(client.sender, root, req.chain_fields, proof.siblings)
+        assert client.contract.functions.leafHash(*req.chain_fields).call() == leaf_hash(*req.fields, req.pdq)
     proof = ledger.proof_for(reqs[0].asset_id)
     assert proof is not None
-    wrong = AnchorRequest(reqs[0].asset_id, reqs[1].content_hash, reqs[0].file_hash, reqs[0].manifest_hash)
+    wrong = AnchorRequest(reqs[0].asset_id, reqs[1].content_hash, reqs[0].file_hash, reqs[0].manifest_hash,
+                          reqs[0].pdq)
     assert not ledger.check(ledger.lookup(reqs[0].asset_id), wrong, proof)  # type: ignore[arg-type]
-    assert not client.is_batch_member(client.sender, root, wrong.fields, proof.siblings)
+    assert not client.is_batch_member(client.sender, root, wrong.chain_fields, proof.siblings)
+    other_pdq = AnchorRequest(*reqs[0].fields, reqs[1].pdq)
+    assert not client.is_batch_member(client.sender, root, other_pdq.chain_fields, proof.siblings)
     # An inner node handed in as a leaf does not verify through isBatchMember (fields are rehashed).
     other = other_ledger
     with pytest.raises(NotFoundError):
@@ -131,7 +140,7 @@ def test_batch_inclusion_and_revocation(ledger: Ledger, other_ledger: Ledger) ->
     other.enqueue_batch(reqs)
     assert all(o.status is AnchorStatus.ANCHORED for o in other.drain())
     ledger.revoke(root, "batch withdrawn")
-    assert not client.is_batch_member(client.sender, root, reqs[0].fields, proof.siblings)
+    assert not client.is_batch_member(client.sender, root, reqs[0].chain_fields, proof.siblings)
     rec = ledger.lookup(reqs[0].asset_id)
     assert rec is not None and rec.revoked and rec.revocation_reason == "batch withdrawn"
 
@@ -139,7 +148,7 @@ def test_batch_inclusion_and_revocation(ledger: Ledger, other_ledger: Ledger) ->
 def test_contract_and_python_merkle_agree(ledger: Ledger) -> None:
     client = ledger.client
     assert client is not None
-    leaves = [leaf_hash(*_req().fields) for _ in range(6)]
+    leaves = [leaf_hash(*r.fields, r.pdq) for r in (_req() for _ in range(6))]
     root, proofs = build_tree(leaves)
     fn = client.contract.functions
     assert all(fn.verifyProof(root, leaf, list(p)).call() for leaf, p in zip(leaves, proofs, strict=True))
@@ -217,7 +226,7 @@ def test_unregistered_address_cannot_anchor(ledger: Ledger) -> None:
 
     stranger = RegistryClient(client.w3, client.address, ledger.artifact, make_account(client.w3, 0x777))
     with pytest.raises(TransactionError) as err:
-        stranger.prepare("anchor", *_req().fields)
+        stranger.prepare("anchor", *_req().chain_fields)
     assert err.value.revert.name == "NotRegistered"  # type: ignore[attr-defined]
 
 

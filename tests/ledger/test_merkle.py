@@ -14,8 +14,12 @@ from shield.ledger.merkle import (
     MAX_PROOF_DEPTH,
     MerkleProof,
     build_tree,
+    commitment,
     leaf_hash,
+    members_digest,
     node_hash,
+    pack_members,
+    unpack_members,
     proof_to_json,
     read_proof_sidecar,
     verify_proof,
@@ -23,13 +27,16 @@ from shield.ledger.merkle import (
 )
 
 
-def _fields(i: int) -> tuple[bytes, bytes, bytes, bytes]:
-    return i.to_bytes(16, "big"), keccak(b"c%d" % i), keccak(b"f%d" % i), keccak(b"m%d" % i)
+def _fields(i: int) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    return i.to_bytes(16, "big"), keccak(b"c%d" % i), keccak(b"f%d" % i), keccak(b"m%d" % i), keccak(b"p%d" % i)
 
 
 def test_known_vector() -> None:
-    a, c, f, m = bytes(range(16)), b"\x11" * 32, b"\x22" * 32, b"\x33" * 32
-    assert leaf_hash(a, c, f, m) == keccak(b"\x00" + a + c + f + m)
+    a, c, f, m, p = bytes(range(16)), b"\x11" * 32, b"\x22" * 32, b"\x33" * 32, b"\x44" * 32
+    assert leaf_hash(a, c, f, m, p) == keccak(b"\x00" + a + c + f + m + p)
+    assert leaf_hash(a, c, f, m, None) == keccak(b"\x00" + a + c + f + m + bytes(32))
+    assert commitment(c, f, m, p) == keccak(c + f + m + p)[:22]
+    assert commitment(c, f, m, None) == keccak(c + f + m + bytes(32))[:22]
     x, y = b"\x01" * 32, b"\x02" * 32
     assert node_hash(y, x) == node_hash(x, y) == keccak(b"\x01" + x + y)
 
@@ -61,7 +68,9 @@ def test_inner_node_cannot_pose_as_leaf() -> None:
 def test_sidecar_roundtrip_and_limits(tmp_path: Path) -> None:
     leaves = [leaf_hash(*_fields(i)) for i in range(3)]
     root, proofs = build_tree(leaves)
-    proof = MerkleProof(*_fields(1), siblings=proofs[1], root=root).anchored_at(31337, "0x" + "ab" * 20, "0x" + "cd" * 32, 7)
+    a, c, f, m, p = _fields(1)
+    proof = MerkleProof(a, c, f, m, siblings=proofs[1], root=root, pdq=p).anchored_at(31337, "0x" + "ab" * 20,
+                                                                                        "0x" + "cd" * 32, 7)
     path = tmp_path / "p.proof.json"
     write_proof_sidecar(path, proof)
     assert read_proof_sidecar(path) == proof
@@ -82,3 +91,44 @@ def test_sidecar_roundtrip_and_limits(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(ProofFormatError):
         read_proof_sidecar(path)
+
+
+def test_pdq_is_in_the_leaf_and_the_sidecar(tmp_path: Path) -> None:
+    a, c, f, m, p = _fields(0)
+    leaves = [leaf_hash(a, c, f, m, p), leaf_hash(*_fields(1))]
+    root, proofs = build_tree(leaves)
+    proof = MerkleProof(a, c, f, m, siblings=proofs[0], root=root, pdq=p)
+    assert verify_proof(root, proof.leaf, proof.siblings)
+    other_pdq = bytes([p[0] ^ 1]) + p[1:]  # one bit of the fingerprint changed
+    assert not verify_proof(root, leaf_hash(a, c, f, m, other_pdq), proof.siblings)
+    assert not verify_proof(root, leaf_hash(a, c, f, m, None), proof.siblings)
+    path = tmp_path / "p.proof.json"
+    write_proof_sidecar(path, proof)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "shield-batch-proof/2" and doc["leaf"]["pdq"] == "0x" + p.hex()
+    doc["leaf"]["pdq"] = None  # a sidecar whose PDQ is removed no longer proves the leaf
+    path.write_text(json.dumps(doc))
+    stripped = read_proof_sidecar(path)
+    assert stripped.pdq is None and not verify_proof(root, stripped.leaf, stripped.siblings)
+    doc["leaf"]["pdq"] = "0x1234"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProofFormatError):
+        read_proof_sidecar(path)
+    doc["format"] = "shield-batch-proof/1"  # leaves without the PDQ: not this registry's
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProofFormatError):
+        read_proof_sidecar(path)
+
+
+def test_member_list_roundtrip_and_digest() -> None:
+    members = [(_fields(i)[0], _fields(i)[4]) for i in range(3)] + [((9).to_bytes(16, "big"), None)]
+    packed = pack_members(members)
+    assert len(packed) == 4 * 48 and packed[-32:] == bytes(32)
+    assert unpack_members(packed) == members
+    assert members_digest(packed) == keccak(packed)[:18]
+    swapped = pack_members([members[0], (members[1][0], members[2][1]), *members[2:]])
+    assert members_digest(swapped) != members_digest(packed)
+    with pytest.raises(ValueError):
+        unpack_members(packed[:-1])
+    with pytest.raises(ValueError):
+        pack_members([(b"short", None)])
