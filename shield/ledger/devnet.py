@@ -252,7 +252,7 @@ class Devnet:
             except (OSError, URLError, ValueError, KeyError):
                 message = f"process {pid} runs but does not answer on {self.url}"
         elif _port_open(self.port):
-            what = "port" if self.fixed_port is not None else "recorded port"
+            what = "port" if self.fixed_port is not None else "recorded port" if self.recorded_port() else "default port"
             message = f"stopped; its {what} {self.port} is used by {_holder(self.port)}"
         return DevnetStatus(pid is not None, pid, self.url, self.state_file, size, block, chain_id, message)
 

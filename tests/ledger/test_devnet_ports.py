@@ -105,6 +105,8 @@ def test_a_port_held_by_any_other_program_is_skipped_too(settings: Settings, fre
         holder.listen()
         devnet = Devnet(cfg)
         assert devnet.status().message == f"stopped; its recorded port {free_port} is used by another program"
+        pinned = Devnet(_home(settings, "d", None).with_chain(anvil_port=free_port))
+        assert pinned.status().message == f"stopped; its port {free_port} is used by another program"
         with caplog.at_level(logging.WARNING, logger="shield.ledger.devnet"), pytest.raises(DevnetError):
             devnet.start()
     assert f"port {free_port} is used by another program; this home's devnet uses port" in caplog.text
