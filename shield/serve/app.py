@@ -67,6 +67,7 @@ MAX_CONCURRENT_VERIFY = 2
 #: Longest X-Shield-* header value (the ledger message of a queued anchor).
 MAX_HEADER_TEXT = 400
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_MEDIA_TYPES = {".png": "image/png", ".webp": "image/webp"}
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,8 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
                 data = outcome.output.read_bytes()
             except Exception as exc:  # the server boundary: every failure becomes a JSON answer
                 return failed(exc, folder)
-        return Response(data, media_type="image/png", headers=_protect_headers(outcome))
+        media = _MEDIA_TYPES.get(outcome.output.suffix.lower(), "application/octet-stream")
+        return Response(data, media_type=media, headers=_protect_headers(outcome))
 
     return app
 

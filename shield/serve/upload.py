@@ -215,7 +215,7 @@ async def read_upload(headers: Mapping[str, str], body: AsyncIterator[bytes], fo
     limit = max_bytes + BODY_OVERHEAD
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise UploadTooLargeError(f"the upload ({_human(int(declared))}) is larger than the {_human(max_bytes)} limit")
+        raise UploadTooLargeError(f"the upload ({_human(int(declared))}) is larger than the {_human(max_bytes)} upload limit")
     collector = _Collector(folder, file_field, max_bytes)
     try:
         parser = MultipartParser(boundary, collector.callbacks(), max_header_size=MAX_HEADER_BYTES)  # type: ignore[arg-type]
@@ -223,7 +223,7 @@ async def read_upload(headers: Mapping[str, str], body: AsyncIterator[bytes], fo
         async for chunk in body:
             received += len(chunk)
             if received > limit:
-                raise UploadTooLargeError(f"the upload is larger than the {_human(max_bytes)} limit")
+                raise UploadTooLargeError(f"the upload is larger than the {_human(max_bytes)} upload limit")
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:

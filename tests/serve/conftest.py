@@ -1,4 +1,4 @@
-"""Fixtures of the verify page's tests: one published portrait, its plain original, and
+"""Fixtures of the verify page's tests: one published portrait, a photo never protected, and
 the page's server running in a thread (for the browser test)."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
+from PIL import Image
 
 from shield.config import Settings
 from shield.ledger import Devnet
@@ -33,11 +35,14 @@ BASE_URL = "http://127.0.0.1:8000"
 
 @dataclass(frozen=True)
 class Published:
-    """The sample portrait (plain) and its protected copy (no perturbation), anchored."""
+    """The sample portrait, its protected copy (no perturbation, anchored), and a photo
+    this home never protected (``plain``: another picture, so that no fingerprint in the
+    local index matches it)."""
 
     settings: Settings
-    plain: Path
+    original: Path
     protected: Path
+    plain: Path
     asset_id: str
     tx: str
     root: Path
@@ -53,9 +58,18 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     src = write_sample(root / "portrait.png")
     try:
         [outcome] = protect_files([src], cfg, ProtectOptions(outdir=root / "out", adversarial=False))
-        yield Published(cfg, src, outcome.output, outcome.asset_id, str(outcome.ledger["tx"]), root)
+        yield Published(cfg, src, outcome.output, _write_plain(root / "cat.png"), outcome.asset_id,
+                        str(outcome.ledger["tx"]), root)
     finally:
         Devnet(cfg).stop()
+
+
+def _write_plain(path: Path) -> Path:
+    """scikit-image's chelsea (a cat, 451 x 300), as PNG."""
+    from skimage import data
+
+    Image.fromarray(np.asarray(data.chelsea(), dtype=np.uint8)).save(path, format="PNG")
+    return path
 
 
 def client_for(settings: Settings, options: ServeOptions | None = None) -> TestClient:

@@ -52,10 +52,11 @@ def test_verify_protected_photo_is_the_cli_json(published: Published, client: Te
 
 def test_verify_answer_is_the_cli_text(published: Published, client: TestClient) -> None:
     """Byte for byte the text the CLI prints (indentation, key order), path aside."""
-    res = client.post("/api/verify", files={"file": ("portrait.png", published.plain.read_bytes())})
-    done = CliRunner().invoke(verify_command, [str(published.plain), "--json"], obj={"settings": published.settings})
+    res = client.post("/api/verify", files={"file": ("portrait.png", published.original.read_bytes())})
+    done = CliRunner().invoke(verify_command, [str(published.original), "--json"], obj={"settings": published.settings})
     assert res.headers["content-type"] == "application/json"
-    assert res.text + "\n" == done.stdout.replace(json.dumps(str(published.plain)), json.dumps("portrait.png"))
+    assert json.loads(res.text)["verdict"] == "re-encoded-match"  # the original looks like the protected copy
+    assert res.text + "\n" == done.stdout.replace(json.dumps(str(published.original)), json.dumps("portrait.png"))
 
 
 def test_plain_photo_has_no_provenance_and_no_map(client: TestClient, published: Published) -> None:
@@ -84,9 +85,10 @@ def test_edited_photo_is_modified_and_its_map_shows_where(client: TestClient, pu
     regions = doc["watermark"]["tampered_regions"]  # type: ignore[index]
     assert regions, doc
     tamper_map = np.asarray(Image.open(io.BytesIO(client.get(headers["x-shield-tamper-map"]).content)).convert("RGB"))
-    inside = tamper_map[y + side // 2, x + side // 2].astype(int)
+    cy, cx = y + side // 2, x + side // 2
+    inside, painted = tamper_map[cy, cx].astype(int), rgb[cy, cx].astype(int)
+    assert inside[0] > painted[0] + 60 and inside[1] < painted[1] - 60, (inside, painted)  # tinted red
     outside = tamper_map[20, 20].astype(int)
-    assert inside[0] > inside[1] + 60, inside  # the painted green square is tinted red
     assert (outside == rgb[20, 20]).all()  # intact areas are shown as they are
 
 
@@ -149,7 +151,7 @@ def test_malformed_uploads_are_400s(client: TestClient, body: bytes, content_typ
 
 
 def test_protect_returns_a_photo_that_verifies(client: TestClient, published: Published) -> None:
-    res = client.post("/api/protect", files={"file": ("holiday photo.png", published.plain.read_bytes())},
+    res = client.post("/api/protect", files={"file": ("holiday photo.png", published.original.read_bytes())},
                       data={"no_adversarial": "true", "strength": "fast"})
     assert res.status_code == 200, res.text
     assert res.headers["content-type"] == "image/png"
@@ -167,7 +169,7 @@ def test_protect_returns_a_photo_that_verifies(client: TestClient, published: Pu
     ({"no_adversarial": "perhaps"}, "'no_adversarial' must be true or false"),
 ])
 def test_protect_rejects_bad_options(client: TestClient, published: Published, fields: dict[str, str], words: str) -> None:
-    res = client.post("/api/protect", files={"file": ("p.png", published.plain.read_bytes())}, data=fields)
+    res = client.post("/api/protect", files={"file": ("p.png", published.original.read_bytes())}, data=fields)
     assert res.status_code == 400 and words in res.json()["error"], res.text
 
 
@@ -185,7 +187,7 @@ def test_requests_leave_nothing_in_the_temporary_folder(published: Published, tm
 
 
 def test_other_origins_and_hosts_are_refused(published: Published, client: TestClient) -> None:
-    photo = {"file": ("p.png", published.plain.read_bytes())}
+    photo = {"file": ("p.png", published.original.read_bytes())}
     cross = client.post("/api/protect", files=photo, data={"no_adversarial": "true"},
                         headers={"origin": "https://attacker.example"})
     assert cross.status_code == 403 and "cross-origin" in cross.json()["error"]
