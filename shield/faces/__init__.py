@@ -2,7 +2,8 @@
 
 ``detect_faces`` finds every face (largest first) or raises ``NoFaceError``; ``align``
 crops one as FOMM, SimSwap/ArcFace or the dlib descriptor expects and keeps the
-similarity matrix; ``crop_tensor`` and ``paste_back`` are the differentiable forward and
+similarity matrix; ``confirm_faces`` asks dlib's mmod CNN about each HOG face (false
+positives on animals and textures); ``crop_tensor`` and ``paste_back`` are the differentiable forward and
 inverse warps the protection attack optimises through. Spec: issue 5 part 3.
 
 The torch-based warps (``crop_tensor``, ``feather_mask``, ``paste_back``) are loaded on
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from shield.faces.align import AlignedCrop, AlignTarget, align, crop_matrix
+from shield.faces.confirm import Confirmation, confirm_faces
 from shield.faces.detect import Box, Detector, Face, detect_faces, landmarks68
 
 if TYPE_CHECKING:
@@ -27,9 +29,11 @@ __all__ = [
     "AlignTarget",
     "AlignedCrop",
     "Box",
+    "Confirmation",
     "Detector",
     "Face",
     "align",
+    "confirm_faces",
     "crop_matrix",
     "crop_tensor",
     "detect_faces",
