@@ -13,6 +13,7 @@ storage; events alone decide nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -51,10 +52,13 @@ log = logging.getLogger(__name__)
 #: finds more says so instead of reading on (never a false "authentic").
 MAX_CLAIMANTS = 4096
 _CLAIMANT_PAGE = 256
-#: Most candidates find_by_fingerprint checks against storage (nearest first): anchoring
-#: look-alike fingerprints costs an attacker gas per record, and this bounds what a flood
-#: of them costs a verifier (one storage read per 500 candidates).
-MAX_FINGERPRINT_HITS = 256
+#: Most candidates of each kind (single records, batch members) find_by_fingerprint checks
+#: against storage, nearest first. Anyone can anchor records with fingerprints near a
+#: published photo's, under their own address, and the genuine record must not be pushed
+#: out of the list: so the bound is as high as MAX_CLAIMANTS (4096 look-alike records cost
+#: ~2 * 10^8 gas), and what it costs a verifier stays small (one storage read per 500
+#: candidates, one log query for all revocation reasons).
+MAX_FINGERPRINT_HITS = 4096
 _STORAGE_CHUNK = 500
 _ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -437,7 +441,41 @@ class RegistryReads:
         hits = self._single_hits(chain, singles[:MAX_FINGERPRINT_HITS])
         hits += self._member_hits(chain, members[:MAX_FINGERPRINT_HITS])
         hits.sort(key=lambda h: h.distance)
-        return hits[:MAX_FINGERPRINT_HITS]
+        return self._with_reasons(chain, hits)
+
+    def _with_reasons(self, chain: ChainReads, hits: list[FingerprintHit]) -> list[FingerprintHit]:
+        """``hits`` with the revocation reasons of the revoked ones, from one log query per kind."""
+        out = []
+        reasons: dict[str, dict[tuple[bytes, str], str]] = {}
+        for hit in hits:
+            r = hit.record
+            if r.revoked:
+                event = "RecordRevoked" if r.batch_root is None else "BatchRevoked"
+                if event not in reasons:
+                    reasons[event] = self._all_reasons(chain, event)
+                key = r.asset_id if r.batch_root is None else r.batch_root
+                hit = FingerprintHit(dataclasses.replace(r, revocation_reason=reasons[event].get((key, r.publisher))),
+                                     hit.distance)
+            out.append(hit)
+        return out
+
+    def _all_reasons(self, chain: ChainReads, event: str) -> dict[tuple[bytes, str], str]:
+        """(asset id or root, publisher) -> reason of every ``event``; {} when the logs are unavailable."""
+        out: dict[tuple[bytes, str], str] = {}
+        try:
+            for entry in chain.logs(event, self.deployment_block):
+                topics = entry["topics"]
+                if len(topics) < 3:
+                    continue
+                key = bytes(topics[1])[:16] if event == "RecordRevoked" else bytes(topics[1])
+                try:
+                    reason = abi.decode_bytes(bytes(entry["data"]), 0, event).decode("utf-8", "replace")
+                except ChainUnavailableError:
+                    continue
+                out.setdefault((key, abi.word_to_address(bytes(topics[2]))), reason)
+        except LedgerError as exc:
+            log.info("revocation reasons unavailable: %s", exc)
+        return out
 
     def _single_hits(self, chain: ChainReads, found: list[tuple[int, dict[str, Any]]]) -> list[FingerprintHit]:
         keyed = [(d, e, bytes(e["topics"][1])[:16], abi.word_to_address(bytes(e["topics"][2]))) for d, e in found]
@@ -449,9 +487,8 @@ class RegistryReads:
             if not raw.exists or raw.commitment != commitment(*fields):
                 log.warning("Anchored event of %s does not match storage; ignored", asset_id.hex())
                 continue
-            reason = self._reason(chain, "RecordRevoked", asset_id, publisher) if raw.revoked else None
             record = LedgerRecord(asset_id, publisher, raw.commitment, datetime.fromtimestamp(raw.timestamp, UTC),
-                                  int(entry["blockNumber"]), _tx(entry), raw.revoked, reason, None, *fields)
+                                  int(entry["blockNumber"]), _tx(entry), raw.revoked, None, None, *fields)
             hits.append(FingerprintHit(record, d))
         return hits
 
@@ -460,13 +497,16 @@ class RegistryReads:
         keyed = [(bytes(e["topics"][1]), abi.word_to_address(bytes(e["topics"][2]))) for _, e, _, _, _ in found]
         raws = self.raw_batches([batch_key(p, root) for root, p in keyed])
         hits = []
+        digests: dict[int, bytes] = {}  # by id of the packed list: many members of one batch hash it once
         for (d, entry, packed, asset_id, pdq), (root, publisher), batch in zip(found, keyed, raws, strict=True):
-            if not batch.exists or batch.members != members_digest(packed):
+            digest = digests.get(id(packed))
+            if digest is None:
+                digest = digests[id(packed)] = members_digest(packed)
+            if not batch.exists or batch.members != digest:
                 log.warning("BatchAnchored event of %s does not match storage; ignored", root.hex())
                 continue
-            reason = self._reason(chain, "BatchRevoked", root, publisher) if batch.revoked else None
             record = LedgerRecord(asset_id, publisher, b"", datetime.fromtimestamp(batch.timestamp, UTC),
-                                  int(entry["blockNumber"]), _tx(entry), batch.revoked, reason, root, pdq=pdq)
+                                  int(entry["blockNumber"]), _tx(entry), batch.revoked, None, root, pdq=pdq)
             hits.append(FingerprintHit(record, d))
         return hits
 

@@ -84,6 +84,12 @@ def test_revoked_records_are_found_as_revoked(ledger: Ledger, stranger: Ledger) 
     ledger.revoke(req.asset_id, "not our photo")
     [hit] = stranger.find_by_fingerprint(_pdq(7), max_distance=0)
     assert hit.record.revoked and hit.record.revocation_reason == "not our photo"
+    members = [_req(_pdq(70 + i)) for i in range(2)]
+    root = ledger.enqueue_batch(members)
+    ledger.drain()
+    ledger.revoke(root, "batch withdrawn")
+    [hit] = stranger.find_by_fingerprint(_pdq(71), max_distance=0)
+    assert hit.record.batch_root == root and hit.record.revoked and hit.record.revocation_reason == "batch withdrawn"
 
 
 def _tamper(lg: Ledger, monkeypatch: pytest.MonkeyPatch, event: str, change: Any) -> None:
