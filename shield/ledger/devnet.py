@@ -44,6 +44,12 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 #: How many ports above the wanted one a start tries before giving up.
 PORT_SEARCH = 100
+#: How many times a start picks a port again when another node binds it first.
+START_ATTEMPTS = 3
+
+
+class _PortTaken(Exception):
+    """The node exited at start because its port was bound by another process first."""
 
 
 def find_anvil(node_bin: Path | None) -> Path:
@@ -289,14 +295,30 @@ class Devnet:
             DevnetError: anvil missing, or it exited / did not answer in START_TIMEOUT_S.
         """
         pid = self.pid()
-        if pid is not None:
-            self.port = self._wanted_port()
-            return pid
         self.port = self._wanted_port()
-        port = self._choose_port()
+        if pid is not None:
+            return pid
         anvil = find_anvil(self.settings.node_bin)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.check_state_file()
+        for attempt in range(START_ATTEMPTS):
+            port = self._choose_port()
+            try:
+                return self._launch(anvil, port)
+            except _PortTaken:
+                # Another node took the port between the check and the bind (two homes
+                # starting at once): a configured port is never moved, a chosen one is.
+                if self.fixed_port is not None or attempt == START_ATTEMPTS - 1:
+                    raise PortBusyError(f"port {port} was taken by {_holder(port)} while this home's devnet started") from None
+        raise AssertionError("unreachable")
+
+    def _launch(self, anvil: Path, port: int) -> int:
+        """Record ``port``, start the node on it and wait until it answers; its pid.
+
+        Raises:
+            _PortTaken: the node exited because something else bound the port first.
+            StateCorruptError, DevnetError: as :meth:`start`.
+        """
         self.port = port
         self._record_port(port)
         if self.state_file.exists():
@@ -324,6 +346,8 @@ class Devnet:
         if not _pid_alive(pid):
             self.pid_file.unlink(missing_ok=True)
             tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            if "address already in use" in tail[0].lower():
+                raise _PortTaken(tail[0])
             if "state" in tail[0].lower():
                 raise StateCorruptError(f"anvil could not load {self.state_file}: {tail[0][:200]}",
                                         fix=f"restore {self.state_file.name}.bak over it, or move it aside")

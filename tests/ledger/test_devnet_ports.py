@@ -90,14 +90,13 @@ def test_a_configured_port_is_never_moved(two_homes: tuple[Settings, Settings], 
 def test_a_port_held_by_any_other_program_is_skipped_too(settings: Settings, free_port: int,
                                                         caplog: pytest.LogCaptureFixture,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """No node needed: the start stops (anvil "missing") right after the port was chosen."""
+    """No node needed: the start stops right after the port was chosen."""
     from shield.ledger import DevnetError
-    from shield.ledger import devnet as devnet_module
 
-    def no_anvil(node_bin: Path | None) -> Path:
-        raise DevnetError("anvil was not found")
+    def no_node(self: Devnet, anvil: Path, port: int) -> int:
+        raise DevnetError("anvil exited at start")
 
-    monkeypatch.setattr(devnet_module, "find_anvil", no_anvil)
+    monkeypatch.setattr(Devnet, "_launch", no_node)
     cfg = _home(settings, "c", free_port)
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,3 +110,39 @@ def test_a_port_held_by_any_other_program_is_skipped_too(settings: Settings, fre
             devnet.start()
     assert f"port {free_port} is used by another program; this home's devnet uses port" in caplog.text
     assert devnet.recorded_port() == free_port  # a start that fails changes nothing
+
+
+@needs_anvil
+def test_a_port_taken_between_the_check_and_the_bind_is_chosen_again(
+    settings: Settings, free_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two homes starting at once can both find a port free; the one whose node loses the
+    bind picks the next port instead of failing (a configured port fails, clearly)."""
+    from shield.ledger import devnet as devnet_module
+
+    real = devnet_module._port_free
+    lies = [free_port]  # the check sees the port free once, then the truth
+
+    def racy(port: int) -> bool:
+        if port in lies:
+            lies.remove(port)
+            return True
+        return real(port)
+
+    monkeypatch.setattr(devnet_module, "_port_free", racy)
+    cfg = _home(settings, "racer", free_port)
+    with socket.socket() as winner:
+        winner.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        winner.bind(("127.0.0.1", free_port))
+        winner.listen()
+        pinned = Devnet(cfg.with_chain(anvil_port=free_port))
+        with pytest.raises(PortBusyError, match=f"port {free_port} was taken by another program while"):
+            pinned.start()
+        devnet = Devnet(cfg)
+        lies.append(free_port)
+        try:
+            devnet.start()
+            assert devnet.port != free_port and devnet.recorded_port() == devnet.port
+            assert _rpc(devnet.url, "eth_chainId") == "0x7a69"
+        finally:
+            devnet.stop()
