@@ -14,6 +14,17 @@ FaceFusion): detect the face, place its landmarks, align five points to the ArcF
 template, read the identity (:mod:`shield.adversarial.pipeline_check`). A photo's
 pipeline is broken when any stage breaks. Two are measured: one built from attacked
 networks, and face-api.js end to end, whose three networks are all held out.
+
+Visibility is measured beside PSNR and SSIM on the face region: the colour shift (mean
+|Cb|, |Cr| change and the local, low-frequency change of luma and chroma, 8-bit units)
+and two block-grid measures of the perturbation (``metrics.grid_energy`` at the 8-px
+JPEG period, ``metrics.grid_modulation`` over periods 2-16).
+
+With ``with_marks``, the protected photo is also evaluated after the two marks
+``shield protect`` adds after the attack -- the robust soft-binding mark
+(``shield.softbinding``) then the fragile watermark (``shield.watermark``, with the
+perturbation as its hint) -- under a fixed test key: the marked photo's break rates
+are reported beside the unmarked ones (``marked_summary``).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +42,7 @@ import torch
 from PIL import Image
 
 from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces
-from shield.adversarial.metrics import psnr, ssim
+from shield.adversarial.metrics import colour_shift, grid_energy, grid_modulation, psnr, ssim
 from shield.adversarial.pipeline_check import FrontEnd, pipeline_verdict
 from shield.adversarial.presets import HELD_OUT, RUIZ_BASELINE, Preset, get_preset
 from shield.adversarial.protect import ProtectionResult, protect_pixels
@@ -92,6 +103,8 @@ class HarnessConfig:
         seed: seed of every protection run (the photo index is added).
         conditions: names from :data:`CONDITIONS`.
         with_baseline: also run the baseline (off for trade-off sweeps).
+        with_marks: also evaluate our protected photo after the robust mark and the
+            fragile watermark (as ``shield protect`` applies them after the attack).
     """
 
     strength: str | Preset = "balanced"
@@ -99,6 +112,7 @@ class HarnessConfig:
     seed: int = 0
     conditions: tuple[str, ...] = tuple(CONDITIONS)
     with_baseline: bool = True
+    with_marks: bool = False
 
 
 def baseline_for(preset: Preset, baseline: Preset = RUIZ_BASELINE) -> Preset:
@@ -151,6 +165,40 @@ def _pipelines(clean: np.ndarray, protected: np.ndarray, front_ends: Mapping[str
     return out
 
 
+#: Fixed keys and asset id of the marks in the harness (test values, not a publisher's).
+_MARK_ASSET_ID = bytes(range(16))
+_MARK_KEY_SEED = bytes(32)
+
+
+def apply_marks(rgb: np.ndarray, hint: np.ndarray | None) -> np.ndarray:
+    """``rgb`` after the robust soft-binding mark and the fragile watermark, as ``shield protect`` adds them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from shield import softbinding, watermark
+
+    robust = softbinding.embed(rgb, _MARK_ASSET_ID, softbinding.DEFAULT_KEY)
+    payload = watermark.Payload(version=1, asset_id=_MARK_ASSET_ID)
+    return watermark.embed(robust, payload, Ed25519PrivateKey.from_private_bytes(_MARK_KEY_SEED), hint=hint)
+
+
+def _region_psnr(a: np.ndarray, b: np.ndarray, region: tuple[int, int, int, int]) -> float:
+    x0, y0, x1, y1 = region
+    return float(psnr(to_tensor(a[y0:y1, x0:x1]), to_tensor(b[y0:y1, x0:x1]))[0])
+
+
+def _visibility(clean: np.ndarray, protected: np.ndarray, region: tuple[int, int, int, int]) -> dict[str, Any]:
+    """Colour shift and block-grid measures of the perturbation over the face region."""
+    x0, y0, x1, y1 = region
+    o, p = to_tensor(clean[y0:y1, x0:x1]), to_tensor(protected[y0:y1, x0:x1])
+    shift = colour_shift(p, o)
+    period, excess = grid_modulation(p - o)
+    return {
+        "cb": round(shift.cb, 4), "cr": round(shift.cr, 4), "luma": round(shift.luma, 4),
+        "local_luma": round(shift.local_luma, 4), "local_chroma": round(shift.local_chroma, 4),
+        "grid8": round(grid_energy(p - o), 4), "grid_modulation": round(excess, 4), "grid_period": period,
+    }  # fmt: skip
+
+
 def _protect(rgb: np.ndarray, face: FaceGeometry, preset: Preset, seed: int, models: Sequence[Target]) -> tuple[ProtectionResult, float]:
     started = time.perf_counter()
     result = protect_pixels(rgb, strength=preset, seed=seed, models=models, faces=[face])
@@ -194,16 +242,22 @@ def run_harness(
         images: dict[str, Any] = {"original": rgb}
         for method, p in methods.items():
             result, seconds = _protect(rgb, face, p, config.seed + index, attacked)
-            x, y = to_tensor(rgb), to_tensor(result.rgb)
-            row[method] = {
-                "psnr": round(float(psnr(y, x)[0]), 3),
-                "ssim": round(float(ssim(y, x)[0]), 5),
-                "face_psnr": round(result.faces[0].psnr, 3),
-                "seconds": round(seconds, 2),
-                "models": _checks(rgb, result.rgb, face, evaluated, config.conditions),
-                "pipelines": _pipelines(rgb, result.rgb, front_ends, config.conditions),
-            }
-            images[method] = result.rgb
+            outputs = {method: result.rgb}
+            if config.with_marks and method == "ours":
+                outputs["ours_marked"] = apply_marks(result.rgb, result.delta)
+            region = result.faces[0].region
+            for name, out in outputs.items():
+                x, y = to_tensor(rgb), to_tensor(out)
+                row[name] = {
+                    "psnr": round(float(psnr(y, x)[0]), 3),
+                    "ssim": round(float(ssim(y, x)[0]), 5),
+                    "face_psnr": round(_region_psnr(out, rgb, region), 3),
+                    "visibility": _visibility(rgb, out, region),
+                    "seconds": round(seconds, 2),
+                    "models": _checks(rgb, out, face, evaluated, config.conditions),
+                    "pipelines": _pipelines(rgb, out, front_ends, config.conditions),
+                }
+                images[name] = out
         rows.append(row)
         if keep_images is not None:
             keep_images(path.stem, {**images, "face": face.box})
@@ -216,6 +270,8 @@ def run_harness(
             "strength": preset.name,
             "weights": dict(preset.weights),
             "rms": preset.rms,
+            "shaping": asdict(preset.shaping) if preset.shaping is not None else None,
+            "with_marks": config.with_marks,
             "baseline": {k: getattr(methods["baseline"], k) for k in ("eps", "alpha", "steps")} if "baseline" in methods else None,
             "seed": config.seed,
             "conditions": list(config.conditions),
@@ -257,6 +313,9 @@ def summarise(
             "psnr_min": float(np.min([p["psnr"] for p in part])) if part else None,
             "seconds_per_face": float(np.mean([p["seconds"] for p in part])) if part else None,
         }
+        seen = [p["visibility"] for p in part if "visibility" in p]
+        if seen:
+            out["visibility"] = {k: float(np.mean([v[k] for v in seen])) for k in seen[0] if k != "grid_period"}
         for name, (role, pretrained, attacked) in roles.items():
             entry: dict[str, Any] = {"role": role, "pretrained": pretrained, "attacked": attacked, "held_out": name in HELD_OUT}
             for cond in conditions:
@@ -270,8 +329,11 @@ def summarise(
         return out
 
     ours = block("ours")
+    extra: dict[str, Any] = {}
+    if done and all("ours_marked" in r for r in done):
+        extra["marked_summary"] = block("ours_marked")
     if not with_baseline:
-        return {"summary": ours}
+        return {"summary": ours, **extra}
     base = block("baseline")
     ratios: dict[str, Any] = {}
     for name in roles:
@@ -282,7 +344,7 @@ def summarise(
         ratios[name] = pair
     for name, (role, pretrained, attacked) in roles.items():
         ours[name]["baseline"] = {k: v for k, v in base[name].items() if k.startswith("disruption")}
-    return {"summary": ours, "baseline_summary": base, "ratios": ratios}
+    return {"summary": ours, "baseline_summary": base, "ratios": ratios, **extra}
 
 
 def merge_reports(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

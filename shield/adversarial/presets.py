@@ -6,8 +6,11 @@ registry). Measured times and break rates are in bench/README.md ("Protection ag
 real networks"); the targets are below.
 
 All three share the visibility budget: an RMS (L2) budget of 4/255 over the face region
-(face-region PSNR about 36 dB, the whole photo higher) under an L-inf cap of 16/255,
-halved in flat areas by texture masking, enforced again on the final 8-bit image. The
+(face-region PSNR at least about 36 dB, the whole photo higher) under an L-inf cap of
+16/255 enforced again on the final 8-bit image, and the perceptual shaping
+:data:`PERCEPTUAL` (``shield.adversarial.perceptual``): luma carries the perturbation,
+chroma is capped at a quarter of it, no area's mean changes (no tint, no darker brow),
+and the cap falls to a tenth on smooth skin, scaled by local contrast. The
 front-end loss terms are break-normalised (``shield.adversarial.attacks.front_end``), so
 every attacked network weighs 1.
 
@@ -36,10 +39,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from shield.adversarial.perceptual import Shaping
 from shield.adversarial.threats.base import AttackOptions
 from shield.adversarial.transforms import EotConfig
 
-__all__ = ["Preset", "PRESETS", "RUIZ_BASELINE", "HELD_OUT", "get_preset", "check_weights"]
+__all__ = ["Preset", "PRESETS", "PERCEPTUAL", "RUIZ_BASELINE", "HELD_OUT", "get_preset", "check_weights"]
 
 
 #: Networks never attacked by any preset: one per role, the transfer test of the
@@ -78,6 +82,10 @@ class Preset:
         motions: random FOMM driving motions in the attack's bank (identity included).
         motions_per_step: motions evaluated per step.
         perceptual: scale the per-pixel budget by local texture (luminance masking).
+        shaping: perceptual shaping of the perturbation (luma-dominant, no low
+            frequencies, JND-scaled budget; ``shield.adversarial.perceptual``), or None
+            for the plain texture-scaled RGB budget. With it, its JND scale replaces
+            the texture mask.
         weights: model name -> weight in the ensemble objective; a model absent or at 0
             is not attacked (nor self-checked). Names are checked against the plug-in
             registry by :func:`check_weights`.
@@ -100,6 +108,7 @@ class Preset:
     motions: int = 8
     motions_per_step: int = 3
     perceptual: bool = True
+    shaping: Shaping | None = None
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_SURROGATES)))
     output_only: bool = False
     terms_per_step: int | None = None
@@ -113,21 +122,27 @@ class Preset:
         return AttackOptions(motions=self.motions, motions_per_step=self.motions_per_step, output_only=self.output_only)
 
 
+#: The perceptual shaping of every preset (``shield.adversarial.perceptual``): luma
+#: carries the perturbation (chroma capped at a quarter of luma), no change of any
+#: area's mean over more than about 4 px, and a budget scaled by local contrast down to a
+#: tenth of the cap on smooth skin.
+PERCEPTUAL = Shaping(chroma=0.25, highpass_sigma=4.0, floor=0.1, tau=0.06, window=7)
+
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "fast": Preset(
             name="fast", eps=16 / 255, rms=4 / 255, alpha=2 / 255, steps=12, momentum=0.5, eot=None,
             motions=6, motions_per_step=2, weights=MappingProxyType(dict(_FRONT_END_FAST)), terms_per_step=3,
-            seconds_per_face=5.0,
+            seconds_per_face=5.0, shaping=PERCEPTUAL,
         ),
         "balanced": Preset(
             name="balanced", eps=16 / 255, rms=4 / 255, alpha=1 / 255, steps=40, momentum=0.5, eot=EotConfig(),
-            motions=12, motions_per_step=2, terms_per_step=4, seconds_per_face=20.0,
+            motions=12, motions_per_step=2, terms_per_step=4, seconds_per_face=20.0, shaping=PERCEPTUAL,
             weights=MappingProxyType({**_FRONT_END, **_OFFICIAL}),
         ),
         "max": Preset(
             name="max", eps=16 / 255, rms=4 / 255, alpha=0.75 / 255, steps=80, momentum=0.5, eot=EotConfig(),
-            eot_samples=2, motions=24, motions_per_step=3, seconds_per_face=60.0,
+            eot_samples=2, motions=24, motions_per_step=3, seconds_per_face=60.0, shaping=PERCEPTUAL,
             weights=MappingProxyType({**_FRONT_END, "cyclegan-vintage": 1.0, **_SURROGATES, **_OFFICIAL}),
         ),
     }

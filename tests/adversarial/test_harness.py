@@ -67,3 +67,17 @@ def test_a_photo_without_a_face_is_listed_and_skipped(tmp_path: Path) -> None:
     preset = replace(PRESETS["fast"], steps=1, weights={"toy-blur": 1.0})
     report = run_harness([flat], attacked=[ToyBlur.load()], measured=[], front_ends={}, config=HarnessConfig(strength=preset, with_baseline=False))
     assert report["photos"] == [{"photo": "flat.png", "face": None}] and report["summary"]["photos"] == 0
+
+
+def test_with_marks_the_marked_photo_is_measured_beside_the_unmarked_one(photo: Path) -> None:
+    toy = ToyBlur.load()
+    preset = replace(PRESETS["fast"], name="unit", steps=2, weights={"toy-blur": 1.0})
+    config = HarnessConfig(strength=preset, conditions=("none",), with_baseline=False, with_marks=True)
+    report = run_harness([photo], attacked=[toy], measured=[], front_ends={}, config=config)
+    row = report["photos"][0]
+    ours, marked = row["ours"], row["ours_marked"]
+    assert marked["psnr"] < ours["psnr"]  # the marks change pixels too
+    assert set(ours["visibility"]) >= {"cb", "cr", "local_luma", "local_chroma", "grid8", "grid_modulation"}
+    assert report["marked_summary"]["photos"] == 1 and "disruption" in report["marked_summary"]["toy-blur"]
+    assert report["config"]["with_marks"] is True and report["config"]["shaping"]["chroma"] == 0.25
+    assert "visibility" in report["summary"] and "marked_summary" in merge_reports([report])

@@ -57,3 +57,30 @@ def test_ssim_is_differentiable_for_training_losses() -> None:
     guess = torch.full_like(target, 0.5, requires_grad=True)
     (1 - ssim(guess, target).mean()).backward()
     assert guess.grad is not None and torch.isfinite(guess.grad).all() and guess.grad.abs().sum() > 0
+
+
+def test_grid_measures_see_a_block_pattern_and_resampling_but_not_noise() -> None:
+    from shield.adversarial.metrics import grid_energy, grid_modulation
+
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 3, 128, 128, generator=gen)
+    assert 0.8 < grid_energy(noise) < 1.2
+    assert grid_modulation(noise)[1] < 0.1
+    tile = torch.randn(1, 3, 8, 8, generator=gen).repeat(1, 1, 16, 16)  # the same 8x8 pattern in every block
+    assert grid_energy(noise * 0.5 + tile) > 5
+    upsampled = torch.nn.functional.interpolate(torch.randn(1, 3, 96, 96, generator=gen), size=(128, 128), mode="bilinear")
+    period, excess = grid_modulation(upsampled)
+    assert period % 4 == 0 and excess > 0.3
+
+
+def test_colour_shift_separates_luma_from_chroma_and_fine_from_local() -> None:
+    from shield.adversarial.metrics import colour_shift
+
+    x = torch.full((1, 3, 32, 32), 0.5)
+    grey = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)).expand(-1, 3, -1, -1) * 2 / 255
+    fine = colour_shift(x + grey, x)
+    assert fine.cb < 1e-6 and fine.cr < 1e-6 and fine.luma > 1 and fine.local_luma < 0.5 * fine.luma
+    tint = x.clone()
+    tint[:, 0] += 4 / 255  # redder
+    cast = colour_shift(tint, x)
+    assert cast.cr == pytest.approx(2.0, abs=0.01) and cast.local_chroma > 1

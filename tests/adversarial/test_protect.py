@@ -241,3 +241,20 @@ def test_the_whole_frame_fallback_gives_the_official_fomm_its_square(portrait: n
     flat[:, 40:] = 30
     result = protect_pixels(flat, strength=replace(QUICK, steps=2, eot=None, perceptual=False), seed=0, whole_frame=True, models=models)
     assert result.self_check["fomm-vox-256"].trials == 16
+
+
+def test_perceptual_shaping_removes_the_colour_cast_and_keeps_the_budget(portrait: np.ndarray, face: FaceGeometry) -> None:
+    from shield.adversarial.metrics import colour_shift
+
+    models = tiny_threat_models()
+    assert QUICK.shaping is not None
+    shaped = protect_pixels(portrait, strength=QUICK, seed=3, models=models, faces=[face])
+    plain = protect_pixels(portrait, strength=replace(QUICK, shaping=None), seed=3, models=models, faces=[face])
+    assert shaped.params["shaping"]["chroma"] == QUICK.shaping.chroma and plain.params["shaping"] is None
+    x0, y0, x1, y1 = shaped.faces[0].region
+    clean = to_tensor(portrait[y0:y1, x0:x1])
+    a = colour_shift(to_tensor(shaped.rgb[y0:y1, x0:x1]), clean)
+    b = colour_shift(to_tensor(plain.rgb[y0:y1, x0:x1]), clean)
+    assert a.local_chroma < 0.5 * b.local_chroma and a.local_luma < 0.5 * b.local_luma
+    assert (a.cb + a.cr) < 0.7 * (b.cb + b.cr)
+    assert 0 < np.abs(shaped.delta).max() <= int(QUICK.eps * 255)

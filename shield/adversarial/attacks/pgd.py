@@ -11,6 +11,8 @@ scale of Ruiz et al. is 0.025 here).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from shield.adversarial.attacks.base import Attack, Objective, StepCallback
@@ -37,6 +39,9 @@ class PGD(Attack):
         momentum: MI-FGSM decay factor (0 disables it).
         eot: random transformations applied before the objective at every step.
         eot_samples: transformations averaged per step (>= 1).
+        shape: optional map applied to the perturbation at the start and after every
+            step, before the L-inf and RMS projections (the perceptual shaping of
+            ``shield.adversarial.perceptual``: no low frequencies, luma-dominant).
         rms: optional L2 budget as a root-mean-square per value in [0,1] units (a PSNR
             floor: 20 log10(1/rms) dB). With it, steps follow the L2-normalised gradient
             and the perturbation is projected on the L-inf box, then on the L2 ball, so
@@ -57,6 +62,7 @@ class PGD(Attack):
         eot: EotSampler | None = None,
         eot_samples: int = 1,
         rms: float | None = None,
+        shape: Callable[[torch.Tensor], torch.Tensor] | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(objective, device=device)
@@ -80,6 +86,7 @@ class PGD(Attack):
         self.eot = eot
         self.eot_samples = eot_samples
         self.rms = rms
+        self.shape = shape
 
     def _hyperparameters(self) -> dict[str, object]:
         return {
@@ -91,6 +98,7 @@ class PGD(Attack):
             "eot": self.eot,
             "eot_samples": self.eot_samples,
             "rms": self.rms,
+            "shape": self.shape is not None,
         }
 
     def _score(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -116,6 +124,8 @@ class PGD(Attack):
             delta = (noise * 2 - 1) * eps
         else:
             delta = torch.zeros_like(x)
+        if self.shape is not None:
+            delta = self.shape(delta)
         delta = (x + delta).clamp(0, 1) - x
         velocity = torch.zeros_like(x)
         for step in range(1, self.steps + 1):
@@ -131,6 +141,8 @@ class PGD(Attack):
                     delta = delta + alpha * grad.sign()
                 else:
                     delta = delta + alpha * grad / _rms(grad).clamp_min(1e-12)
+                if self.shape is not None:
+                    delta = self.shape(delta)
                 delta = torch.maximum(torch.minimum(delta, eps), -eps)
                 delta = (x + delta).clamp(0, 1) - x
                 if self.rms is not None:

@@ -126,3 +126,19 @@ def test_l2_budget_holds_and_buys_more_disruption_than_sign_steps_at_equal_energ
         assert float(objective(l2, g)) > float(objective(sign, g))
     with pytest.raises(ValueError):
         PGD(objective, eps=0.01, alpha=0.005, steps=1, rms=0.02)
+
+
+def test_the_shape_map_runs_at_the_start_and_after_every_step() -> None:
+    x = torch.full((1, 3, 24, 24), 0.5)
+    calls: list[int] = []
+
+    def luma_only(delta: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return delta.mean(1, keepdim=True).expand_as(delta)  # grey: R = G = B
+
+    attack = PGD(_Distortion(_Generator(), x), eps=8 / 255, alpha=2 / 255, steps=4, shape=luma_only)
+    adv = attack(x, gen=torch.Generator().manual_seed(0))
+    delta = adv - x
+    assert len(calls) == 5 and float(delta.abs().max()) > 0
+    assert torch.allclose(delta[:, 0], delta[:, 1]) and torch.allclose(delta[:, 1], delta[:, 2])
+    assert "shape=True" in repr(attack)
