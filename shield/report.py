@@ -309,6 +309,9 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     if has_manifest:
         reasons.append(f"C2PA: signed by {c2pa.signer}, trusted" + (dev if c2pa.development else ""))
         reasons.append("watermark: every block intact")
+        if ledger.hashes_match is None:  # a batch member found without its Merkle proof
+            reasons.append("ledger: record found in a batch; without the batch's Merkle proof its hashes were not compared")
+            return Verdict.AUTHENTIC, tuple(reasons), ("ledger hashes (no Merkle proof of the batch: pass --proof)",)
         reasons.append("ledger: record found, pixels, file and manifest hashes match")
         return Verdict.AUTHENTIC, tuple(reasons), ()
     reasons.append("C2PA: manifest stripped (metadata removed)")
@@ -377,6 +380,9 @@ def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence,
 #: Problems another chain or registry setting can solve.
 _SETTING_PROBLEMS = frozenset({LedgerProblem.NO_REGISTRY, LedgerProblem.REGISTRY_NOT_ON_CHAIN,
                                LedgerProblem.CHAIN_ID_MISMATCH, LedgerProblem.NO_RECORD})
+#: Problems of a chain that does not answer or is set up wrongly.
+_BROKEN = frozenset({LedgerProblem.NODE_UNREACHABLE, LedgerProblem.CHAIN_ID_MISMATCH, LedgerProblem.NO_REGISTRY,
+                     LedgerProblem.REGISTRY_NOT_ON_CHAIN, LedgerProblem.LEDGER_ERROR})
 #: How the chain settings are named (shield.config).
 CHAIN_SETTINGS = "SHIELD_RPC_URL, SHIELD_CHAIN_ID, SHIELD_REGISTRY (or rpc_url, chain_id, registry in [chain] of shield.toml)"
 
@@ -390,10 +396,16 @@ def next_steps(verdict: Verdict, c2pa: C2paEvidence, ledger: LedgerEvidence,
     Nothing for a verdict that more evidence cannot change (authentic, modified, invalid,
     a copy that matches nothing).
     """
+    copy = soft is not None and soft.found and c2pa.state == "absent"
+    if ledger.found and ledger.batch_root and ledger.hashes_match is None and not copy and verdict in (
+            Verdict.AUTHENTIC, Verdict.AUTHENTIC_STRIPPED, Verdict.UNCHECKED):
+        return (f"pass --proof PHOTO.proof.json, the Merkle proof of batch {ledger.batch_root} that the publisher"
+                " hands out with the photo, to compare the hashes",)
     if verdict in (Verdict.AUTHENTIC, Verdict.AUTHENTIC_STRIPPED, Verdict.MODIFIED, Verdict.REENCODED,
-                   Verdict.INVALID) or (verdict is Verdict.NO_PROVENANCE and not (soft and soft.matched is not False
-                                                                                  and soft.found)):
+                   Verdict.INVALID) or (verdict is Verdict.NO_PROVENANCE and soft is not None and soft.found):
         return ()
+    if verdict is Verdict.NO_PROVENANCE:  # nothing found; say so when the ledger could not be searched
+        return (ledger.fix,) if ledger.fix and ledger.problem in _BROKEN else ()
     steps: list[str] = []
     problem = ledger.problem if not ledger.found else None
     named = c2pa.ledger_registry is not None or c2pa.ledger_chain_id is not None
@@ -520,6 +532,8 @@ def render_text(report: VerifyReport) -> str:
         how = {"pdq": "perceptual fingerprint"}.get(sb.method or "", f"robust mark {sb.method}")
         dist = f", PDQ distance {sb.distance}/256 (visual match {visual_match(sb.distance)})" if sb.distance is not None else ""
         lines.append(f"  soft bind  {how} -> asset {sb.asset_id}{dist}")
+        if sb.explanation:
+            lines.append(f"             {sb.explanation}")
     w = report.watermark
     wm_line = f"  watermark  {w.status}"
     if w.status == "unchecked":

@@ -14,11 +14,16 @@ the same decision the manifest path takes from the C2PA signature.
 A copy with neither manifest nor fragile watermark (re-posted: metadata stripped and
 re-encoded or resized) takes the soft-binding route (issue 19): the robust mark
 (shield.softbinding) names an asset id, else the copy's PDQ fingerprint is looked up in
-the local index; the named asset's recorded fingerprint must lie within MATCH_THRESHOLD
-bits of the copy's (the mark's key is public, so a copied mark alone proves nothing);
-then its record is looked up under every publisher that anchored it and proves its keys.
-The best possible verdict is ``re-encoded-match``. The fingerprint is in the publisher's
-local index only (not on chain), so elsewhere the visual match is reported unchecked.
+the local index, else on the ledger (every record carries its PDQ value, covered by its
+on-chain commitment); the named asset's recorded fingerprint (local index, else the
+record's on chain) must lie within MATCH_THRESHOLD bits of the copy's (the mark's key is
+public, so a copied mark alone proves nothing); then its record is looked up under every
+publisher that anchored it and proves its keys. The best possible verdict is
+``re-encoded-match``, the same from any home given the publisher's trust anchors.
+
+The ledger is read through the light read-only client (shield.ledger.open_reader): no
+web3 import, never a devnet started. A check that cannot run is reported with what to do
+(shield.report.next_steps).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from shield.report import (
 from shield.watermark import PayloadReading, WatermarkReport
 
 if TYPE_CHECKING:
-    from shield.ledger import Ledger, LedgerRecord, MerkleProof, PublisherClaim
+    from shield.ledger import LedgerRecord, MerkleProof, PublisherClaim, RegistryReads as Ledger
 
 __all__ = ["verify_file", "MAX_FILE_BYTES"]
 
@@ -264,11 +269,18 @@ def _ledger_evidence(
                 explanation=f"more than {len(claims)} addresses claim this watermark key; not all were read"))
         return _LedgerFinding(_no_record(ledger, ignored))
     claim, record, proof = found[0]
+    ev = _record_evidence(ledger, claim, record, anchors, ignored)
+    if record.batch_root is not None and (proof is None or proof.root != record.batch_root):
+        # A batch member found without its Merkle proof: its hashes are not known here.
+        return _LedgerFinding(ev, claim.info.watermark_key)
     request = AnchorRequest(
         asset_id=asset_id,
         content_hash=imaging.pixel_hash(rgb),
         file_hash=hashlib.sha256(data).digest(),
         manifest_hash=manifest.manifest_hash or bytes(32),
+        # The commitment covers the PDQ value too: the same pixels give the same value,
+        # needed only when the node returned no anchoring event to read it from.
+        pdq=_pdq(rgb) if record.batch_root is None and record.content_hash is None else None,
     )
     # A commitment (or Merkle leaf) that matches proves each hash it covers; otherwise
     # each hash is compared with the anchoring event's or the proof's, themselves checked
@@ -284,7 +296,7 @@ def _ledger_evidence(
     if manifest.evidence.signer_fingerprint:
         consistent = claim.info.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint
     ev = dataclasses.replace(
-        _record_evidence(ledger, claim, record, anchors, ignored),
+        ev,
         # Stripped: the file and manifest hashes cannot match; the pixel hash is the match.
         hashes_match=all_match if has_manifest else pixels,
         pixels_match=pixels,
@@ -295,6 +307,15 @@ def _ledger_evidence(
     return _LedgerFinding(ev, claim.info.watermark_key)
 
 
+def _pdq(rgb: np.ndarray) -> bytes | None:
+    from shield import fingerprint
+
+    try:
+        return fingerprint.compute(rgb).value
+    except fingerprint.FingerprintInputError:
+        return None
+
+
 #: The ledger evidence of a lookup that was not made.
 _OFFLINE = LedgerEvidence(reachable=False, problem=LedgerProblem.OFFLINE, explanation="skipped by --offline")
 _NO_ASSET_ID = LedgerEvidence(reachable=False, problem=LedgerProblem.NO_ASSET_ID, explanation="no asset id to look up")
@@ -302,14 +323,14 @@ _NO_ASSET_ID = LedgerEvidence(reachable=False, problem=LedgerProblem.NO_ASSET_ID
 
 @contextmanager
 def _opened(settings: Settings, given: Ledger | None) -> Iterator[Ledger]:
-    """``given``, else the configured ledger opened read-only (closed on exit); never
-    starts the devnet: verifying must not change the machine."""
+    """``given``, else the configured chain's light read-only client (closed on exit; no
+    web3 import); never starts the devnet: verifying must not change the machine."""
     if given is not None:
         yield given
         return
-    from shield.ledger import open_ledger
+    from shield.ledger import open_reader
 
-    ledger = open_ledger(settings, None, start_devnet=False)
+    ledger = open_reader(settings)
     try:
         yield ledger
     finally:
@@ -369,6 +390,14 @@ def _ledger_failure(exc: LedgerError, settings: Settings, ledger: Ledger | None)
     chain = settings.chain
     chain_id = ledger.chain_id if ledger is not None else chain.chain_id
     registry = ledger.registry_address if ledger is not None else chain.registry
+    if registry is None and chain_id is not None:
+        from shield.ledger import read_deployment
+
+        try:
+            dep = read_deployment(settings, chain_id)
+        except LedgerError:
+            dep = None
+        registry = dep.address if dep is not None else None
     cause = exc.__cause__ if isinstance(exc.__cause__, LedgerError) else exc
     problem, fix = LedgerProblem.LEDGER_ERROR, exc.fix
     if isinstance(exc, ChainUnavailableError) or isinstance(cause, ChainUnavailableError):
@@ -406,11 +435,16 @@ class _Candidate:
 def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: ImageEvidence, c2pa_ev: C2paEvidence,
                  use_ledger: bool, anchors: bytes | None, given: Ledger | None) -> VerifyReport:
     """The report of a copy without manifest and fragile watermark (module docstring)."""
-    soft = _soft_binding(rgb, settings)
-    if soft.found and soft.asset_id is not None and soft.matched is not False:
-        finding = _soft_ledger(settings, bytes.fromhex(soft.asset_id), use_ledger, anchors, given)
-    else:
-        finding = _NO_ASSET_ID
+    soft, copy_pdq = _soft_binding(rgb, settings)
+    finding = _OFFLINE if not use_ledger else _NO_ASSET_ID
+    if soft.found and soft.asset_id is not None and soft.matched is not False and use_ledger:
+        finding, record = _soft_ledger(settings, bytes.fromhex(soft.asset_id), anchors, given)
+        if soft.distance is None and copy_pdq is not None and record is not None:
+            soft = _on_chain_distance(soft, copy_pdq, record)
+    elif not soft.found and copy_pdq is not None and use_ledger:
+        soft, finding = _fingerprint_route(soft, copy_pdq, settings, anchors, given)
+    elif not soft.found and copy_pdq is not None:
+        soft = dataclasses.replace(soft, explanation=soft.explanation + "; --offline: the ledger was not searched")
     wm_ev = WatermarkEvidence(present=False, status="absent",
                               explanation="no fragile watermark (destroyed by re-encoding, or never embedded)")
     shown = dataclasses.replace(image_ev, rendering_metadata=tuple(
@@ -463,12 +497,14 @@ def _renders_as_srgb(data: bytes, rgb: np.ndarray) -> bool:
     return int(diff.max()) <= _SRGB_TOLERANCE
 
 
-def _soft_binding(rgb: np.ndarray, settings: Settings) -> SoftBindingEvidence:
-    """Read the robust mark, then fall back to a fingerprint lookup in the local index.
+def _soft_binding(rgb: np.ndarray, settings: Settings) -> tuple[SoftBindingEvidence, bytes | None]:
+    """Read the robust mark, then fall back to a fingerprint lookup in the local index;
+    also the copy's PDQ value (None when the copy is too small for one).
 
     The first candidate whose recorded fingerprint is within the threshold wins; a mark
     whose asset has a recorded fingerprint far from the copy is reported as not matching
-    (a copied mark); one without a recorded fingerprint is reported with distance None.
+    (a copied mark); one without a recorded fingerprint here is reported with distance
+    None (its record's fingerprint on the ledger fills it in: _on_chain_distance).
     """
     from shield import fingerprint, softbinding
     from shield.ledger.index import read_fingerprints
@@ -478,6 +514,7 @@ def _soft_binding(rgb: np.ndarray, settings: Settings) -> SoftBindingEvidence:
         copy_fp: fingerprint.Fingerprint | None = fingerprint.compute(rgb)
     except fingerprint.FingerprintInputError:
         copy_fp = None
+    copy_pdq = copy_fp.value if copy_fp is not None else None
     recorded = {aid: fingerprint.Fingerprint(pdq, quality) for aid, pdq, quality in
                 read_fingerprints(settings.home / "ledger.sqlite")}
 
@@ -500,27 +537,72 @@ def _soft_binding(rgb: np.ndarray, settings: Settings) -> SoftBindingEvidence:
     if not candidates:
         why = "no robust mark read" + ("" if copy_fp is None else
                                         f", and no fingerprint within {threshold} bits among {len(recorded)} in the local index")
-        return SoftBindingEvidence(explanation=why, threshold=threshold)
+        return SoftBindingEvidence(explanation=why, threshold=threshold), copy_pdq
     best = next((c for c in candidates if c.distance is not None and c.distance <= threshold), candidates[0])
     note = "" if best.distance is not None else (
-        "the recorded fingerprint of this asset is kept in its publisher's local index, which is not here"
-        if copy_fp is not None else "this copy is too small for a fingerprint")
-    return SoftBindingEvidence(True, best.asset_id.hex(), best.method, best.distance, threshold, note)
+        "the recorded fingerprint of this asset is not in the local index" if copy_fp is not None
+        else "this copy is too small for a fingerprint")
+    return SoftBindingEvidence(True, best.asset_id.hex(), best.method, best.distance, threshold, note), copy_pdq
 
 
-def _soft_ledger(settings: Settings, asset_id: bytes, use_ledger: bool, anchors: bytes | None,
-                 given: Ledger | None) -> LedgerEvidence:
+def _on_chain_distance(soft: SoftBindingEvidence, copy_pdq: bytes, record: LedgerRecord) -> SoftBindingEvidence:
+    """The visual match against the fingerprint the record carries on the ledger (read
+    from its anchoring event and covered by its on-chain commitment)."""
+    from shield.fingerprint import hamming
+
+    if record.pdq is None:
+        return dataclasses.replace(soft, explanation=(
+            "the record carries no fingerprint (anchored without one) and the local index has none"))
+    return dataclasses.replace(soft, distance=hamming(copy_pdq, record.pdq),
+                               explanation="recorded fingerprint read from the ledger record (covered by its commitment)")
+
+
+def _soft_ledger(settings: Settings, asset_id: bytes, anchors: bytes | None,
+                 given: Ledger | None) -> tuple[LedgerEvidence, LedgerRecord | None]:
     """The record of ``asset_id`` under a publisher that anchored it and proves its keys."""
-    if not use_ledger:
-        return _OFFLINE
     ledger: Ledger | None = None
     try:
         with _opened(settings, given) as ledger:
             claims = [c for c in (ledger.claim(a) for a in ledger.publishers_of(asset_id)) if c is not None]
             found, ignored = _records(ledger, asset_id, claims, None)
     except LedgerError as exc:
-        return _ledger_failure(exc, settings, ledger)
+        return _ledger_failure(exc, settings, ledger), None
     if not found:
-        return _no_record(ledger, ignored)
+        return _no_record(ledger, ignored), None
     claim, record, _ = found[0]
-    return _record_evidence(ledger, claim, record, anchors, ignored)
+    return _record_evidence(ledger, claim, record, anchors, ignored), record
+
+
+def _fingerprint_route(soft: SoftBindingEvidence, copy_pdq: bytes, settings: Settings, anchors: bytes | None,
+                       given: Ledger | None) -> tuple[SoftBindingEvidence, LedgerEvidence]:
+    """No mark and nothing near in the local index: search the ledger's records by the
+    copy's fingerprint. Only records of publishers that prove their keys count; among
+    them a publisher in the trust anchors comes first (anyone can anchor a fingerprint
+    near a published photo's under their own address), then the nearest."""
+    from shield.ledger.proof import chains_to
+
+    ledger: Ledger | None = None
+    try:
+        with _opened(settings, given) as ledger:
+            hits = ledger.find_by_fingerprint(copy_pdq, soft.threshold)
+            ranked, ignored = [], []
+            for hit in hits:
+                claim = ledger.claim(hit.record.publisher)
+                if claim is None or not claim.check.valid:
+                    ignored.append(hit.record.publisher)
+                    continue
+                cert = claim.check.certificate
+                trusted = cert is not None and chains_to(cert, anchors)
+                ranked.append((not trusted, hit.distance, not hit.record.revoked, hit, claim))
+    except LedgerError as exc:
+        failure = _ledger_failure(exc, settings, ledger)
+        return dataclasses.replace(soft, explanation=f"{soft.explanation}; the ledger could not be searched by "
+                                                     f"fingerprint ({failure.explanation})"), failure
+    if not ranked:
+        where = f"chain {ledger.chain_id}, registry {ledger.registry_address}"
+        return (dataclasses.replace(soft, explanation=f"{soft.explanation}, nor among the records on {where}"),
+                _no_record(ledger, tuple(dict.fromkeys(ignored))))
+    *_, hit, claim = min(ranked, key=lambda r: r[:3])
+    found = SoftBindingEvidence(True, hit.record.asset_id.hex(), "pdq", hit.distance, soft.threshold,
+                                "found on the ledger by its fingerprint (covered by the record's commitment)")
+    return found, _record_evidence(ledger, claim, hit.record, anchors, tuple(dict.fromkeys(ignored)))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from shield import fingerprint
 from shield.cli import cli
 from shield.config import Settings
 from shield.imaging import load_image, pixel_hash
@@ -33,6 +34,11 @@ def _env(cfg: Settings) -> dict[str, str]:
 def _verify_cli(cfg: Settings, photo: Path, *extra: str) -> tuple[int, str]:
     out = CliRunner().invoke(cli, ["verify", str(photo), *extra], env=_env(cfg), catch_exceptions=False)
     return out.exit_code, out.output
+
+
+def _pdq(photo: Path) -> bytes:
+    """The photo's PDQ fingerprint, public like its pixels: anchored along with the hashes."""
+    return fingerprint.compute(pixels(photo)).value
 
 
 def _public_values(photo: Path) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
@@ -67,7 +73,7 @@ def test_squatting_while_the_victims_anchor_is_queued(tmp_path: Path) -> None:
         mallory = attacker(cfg, tmp_path, registry)
         client = mallory._online()
         client.transact("registerPublisher", cert_fp, wm_key, bytes(3) + bytes(300))  # no proof it can make
-        client.transact("anchor", asset_id, content, file_hash, manifest_hash)
+        client.transact("anchor", asset_id, content, file_hash, manifest_hash, _pdq(out.output))
         assert mallory.lookup(asset_id) is not None
         stripped = save_pixels(pixels(out.output), tmp_path / "stripped.png")
         for photo in (out.output, stripped):
@@ -108,7 +114,7 @@ def test_copied_registration_proof_and_hostile_revocation(victim: Victim, tmp_pa
     client.transact("registerPublisher", cert_fp, wm_key, stolen.proof)  # replayed proof: bound to the victim's address
     with pytest.raises(NotFoundError):
         mallory.revoke(asset_id, "hostile")  # the victim's record is out of reach
-    client.transact("anchor", asset_id, content, file_hash, manifest_hash)
+    client.transact("anchor", asset_id, content, file_hash, manifest_hash, _pdq(photo))
     mallory.revoke(asset_id, "hostile")  # revokes only the attacker's own copy
     code, text = _verify_cli(victim.settings, photo)
     assert code == 0 and text.startswith("AUTHENTIC"), text
@@ -124,7 +130,7 @@ def test_attacker_with_its_own_valid_keys_cannot_take_the_asset_id(victim: Victi
     mallory = attacker(victim.settings, tmp_path, victim.registry, "trudy")
     mallory.register_publisher(mallory.publisher_keys.cert_fingerprint, mallory.publisher_keys.watermark_public_key)  # type: ignore[union-attr]
     assert mallory.claim(mallory.account.address).check.valid  # type: ignore[union-attr]
-    mallory._online().transact("anchor", asset_id, content, file_hash, manifest_hash)
+    mallory._online().transact("anchor", asset_id, content, file_hash, manifest_hash, _pdq(photo))
     mallory.revoke(asset_id, "hostile")
     report = verify_file(photo, victim.settings)
     assert report.verdict is Verdict.AUTHENTIC and report.exit_code == 0, report.reasons
