@@ -68,6 +68,8 @@ MAX_CONCURRENT_VERIFY = 2
 MAX_HEADER_TEXT = 400
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _MEDIA_TYPES = {".png": "image/png", ".webp": "image/webp"}
+#: The CLI's advice names --whole-frame; the page's form calls it this.
+_PAGE_FIX_NO_FACE = "tick \"Protect the whole image when no face is found\" (form field whole_frame=true)"
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
         if isinstance(exc, ShieldError):
             # Messages name the file by its temporary path; the sender knows it by its name.
             message = exc.message.replace(str(folder / "in") + "/", "").replace(str(folder), "<upload>")
-            return _error(status_for(exc), message, exc.fix)
+            fix = _PAGE_FIX_NO_FACE if isinstance(exc, NoFaceError) else exc.fix
+            return _error(status_for(exc), message, fix)
         log.error("unexpected error while answering a request", exc_info=exc)
         return _error(500, f"internal error ({type(exc).__name__}); run `shield serve --debug` and see its log")
 

@@ -71,7 +71,8 @@ def test_protected_photo_has_a_tamper_map(client: TestClient, published: Publish
     _, _, headers = _verify(client, published.protected)
     res = client.get(headers["x-shield-tamper-map"])
     assert res.status_code == 200 and res.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(res.content)).size == (512, 512)
+    width, height = Image.open(io.BytesIO(res.content)).size
+    assert width == 512 and height >= 512  # the photo, and a legend strip below it when there is one
 
 
 def test_edited_photo_is_modified_and_its_map_shows_where(client: TestClient, published: Published, tmp_path: Path) -> None:
@@ -162,6 +163,14 @@ def test_protect_returns_a_photo_that_verifies(client: TestClient, published: Pu
     doc = check.json()
     assert doc["verdict"] == "authentic", doc
     assert doc["asset_id"] == res.headers["x-shield-asset-id"]
+
+
+def test_protect_without_a_face_says_what_to_tick(client: TestClient, published: Published) -> None:
+    res = client.post("/api/protect", files={"file": ("cat.png", published.plain.read_bytes())},
+                      data={"strength": "fast"})
+    assert res.status_code == 422, res.text
+    doc = res.json()
+    assert "face" in doc["error"] and "whole_frame=true" in doc["fix"], doc
 
 
 @pytest.mark.parametrize(("fields", "words"), [
