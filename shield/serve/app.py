@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect
 
 from shield.config import Settings
 from shield.errors import (
+    ConfigError,
     ImageError,
     ImageTooLargeError,
     InputError,
@@ -161,7 +162,12 @@ def _header_text(value: object) -> str:
 
 
 def _load_page() -> str:
-    return resources.files("shield.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    """The page's HTML, shipped beside this module (package data)."""
+    try:
+        return resources.files("shield.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("the verify page (shield/serve/static/index.html) is missing from this installation",
+                          fix="reinstall shield") from exc
 
 
 def create_app(settings: Settings, options: ServeOptions | None = None) -> FastAPI:
@@ -202,7 +208,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
             fix = _PAGE_FIX_NO_FACE if isinstance(exc, NoFaceError) else exc.fix
             return _error(status_for(exc), message, fix)
         log.error("unexpected error while answering a request", exc_info=exc)
-        return _error(500, f"internal error ({type(exc).__name__}); run `shield serve --debug` and see its log")
+        return _error(500, f"internal error ({type(exc).__name__}); the log of `shield serve` (its stderr) has the details")
 
     def verify_one(path: Path, map_path: Path) -> VerifyReport:
         from shield.pipeline import verify_file

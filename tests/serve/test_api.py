@@ -214,3 +214,17 @@ def test_page_is_self_contained_and_runs_only_its_own_script(client: TestClient)
     assert "@import" not in page and "url(" not in page
     policy = res.headers["content-security-policy"]
     assert "default-src 'none'" in policy and re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'", policy)
+
+
+def test_an_unexpected_failure_is_a_500_json_without_traceback(published: Published, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    import shield.pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(shield.pipeline, "verify_file", broken)
+    res = client_for(published.settings).post("/api/verify", files={"file": ("p.png", published.plain.read_bytes())})
+    assert res.status_code == 500
+    assert res.json()["error"].startswith("internal error (RuntimeError)") and "Traceback" not in res.text
+    assert "disk on fire" in caplog.text  # the details go to the server's log, not to the sender
