@@ -188,6 +188,43 @@ def test_encode_png_is_lossless_deterministic_and_bare() -> None:
     assert np.array_equal(loaded.rgb, rgb) and pixel_hash(loaded.rgb) == pixel_hash(rgb)
 
 
+def test_encode_webp_is_lossless_vp8l() -> None:
+    from shield.imaging import encode_image, encode_webp
+
+    rgb = _rgb(31, 45, seed=4)
+    data = encode_webp(rgb)
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"VP8L" in data[12:40] and b"VP8 " not in data
+    loaded = _load(data)
+    assert loaded.format == "WEBP" and loaded.lossless and np.array_equal(loaded.rgb, rgb)
+    assert encode_image(rgb, "webp") == data and encode_image(rgb, "png") == encode_png(rgb)
+
+
+def test_encode_image_refuses_a_lossy_or_unknown_format() -> None:
+    from shield.imaging import encode_image, encode_webp
+
+    with pytest.raises(ValueError, match="fmt"):
+        encode_image(_rgb(), "jpeg")
+    with pytest.raises(ValueError, match="method"):
+        encode_webp(_rgb(), method=9)
+    with pytest.raises(TypeError, match="rgb"):
+        encode_webp(_rgb().astype(np.float32))
+
+
+def test_encode_webp_refuses_an_encoder_that_loses_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A libwebp that ignored ``lossless=True`` would write VP8: caught, never returned."""
+    from shield.imaging import encode_webp
+
+    original = Image.Image.save
+
+    def lossy_save(self: Image.Image, fp: object, format: str | None = None, **params: object) -> None:
+        params.update(lossless=False, quality=50)
+        original(self, fp, format, **params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "save", lossy_save)
+    with pytest.raises(OutputError, match="lossless"):
+        encode_webp(_rgb(64, 64))
+
+
 def _reference_pixel_hash(pixels: list[list[list[int]]]) -> str:
     """Independent implementation of the documented format (hashlib + struct only)."""
     height, width = len(pixels), len(pixels[0])

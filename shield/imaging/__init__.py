@@ -23,7 +23,7 @@ The pixel hash (:func:`pixel_hash`) is specified in :mod:`shield.imaging.hashing
 and in :data:`PIXEL_HASH_SPEC`.
 
 Modules: ``formats`` (content detection), ``load`` (decoding and limits),
-``convert`` (modes to RGB), ``save`` (PNG encoding, atomic writes), ``hashing``,
+``convert`` (modes to RGB), ``save`` (lossless PNG and WebP encoding, atomic writes), ``hashing``,
 ``errors`` (the narrow error classes below).
 """
 
@@ -37,7 +37,7 @@ from shield.imaging.errors import (
 from shield.imaging.formats import SUPPORTED_FORMATS, detect_format
 from shield.imaging.hashing import PIXEL_HASH_SPEC, PIXEL_HASH_VERSION, pixel_hash
 from shield.imaging.load import MAX_FILE_BYTES_PER_PIXEL, LoadedImage, load_image, load_image_bytes
-from shield.imaging.save import atomic_write_bytes, encode_png, save_image_atomic
+from shield.imaging.save import atomic_write_bytes, encode_image, encode_png, encode_webp, save_image_atomic
 
 __all__ = [
     "LoadedImage",
@@ -45,6 +45,8 @@ __all__ = [
     "load_image_bytes",
     "detect_format",
     "encode_png",
+    "encode_webp",
+    "encode_image",
     "save_image_atomic",
     "atomic_write_bytes",
     "pixel_hash",

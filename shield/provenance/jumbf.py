@@ -30,6 +30,8 @@ __all__ = [
     "PNG_SIGNATURE",
     "png_chunks",
     "png_manifest_store",
+    "webp_manifest_store",
+    "manifest_store",
     "JumbfBox",
     "jumbf_boxes",
     "active_manifest_signature",
@@ -72,6 +74,32 @@ def png_manifest_store(data: bytes) -> bytes | None:
     for ctype, _, payload in png_chunks(data):
         if ctype == b"caBX":
             return payload
+    return None
+
+
+def webp_manifest_store(data: bytes) -> bytes | None:
+    """The C2PA manifest store of a WebP (payload of its first RIFF ``C2PA`` chunk), or None."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    end = min(len(data), 8 + struct.unpack_from("<I", data, 4)[0])
+    pos = 12
+    while pos + 8 <= end:
+        tag = data[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        if pos + 8 + size > end:
+            return None
+        if tag == b"C2PA":
+            return data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def manifest_store(data: bytes, mime: str) -> bytes | None:
+    """The embedded C2PA manifest store of a PNG or WebP, or None (none, or another format)."""
+    if mime == "image/png":
+        return png_manifest_store(data)
+    if mime == "image/webp":
+        return webp_manifest_store(data)
     return None
 
 

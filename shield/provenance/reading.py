@@ -125,7 +125,7 @@ def read_manifest(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> Ma
     """
     import c2pa
 
-    store = jumbf.png_manifest_store(bytes(data)) if mime == "image/png" else None
+    store = jumbf.manifest_store(bytes(data), mime)
     manifest_hash = hashlib.sha256(store).digest() if store is not None else None
     try:
         with c2pa_context(trust_anchors_pem) as ctx:
