@@ -3,14 +3,17 @@
 File inputs alone run the per-file recipe, unchanged. A folder among the inputs, or
 `--workers`/`--ray`, makes it a library run (shield.pipeline.library): resumable, one
 progress bar, one line per failed photo, exit status 1 if any photo failed.
+
+Progress of a file run goes to stderr, stage by stage: on a terminal a bar over the
+attack's steps and the name of the running stage; otherwise (a log, a pipe) one plain
+line per finished stage with its duration, e.g. ``astronaut.png: attack 11.2 s (40 steps, 1 face)``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -29,6 +32,8 @@ STRENGTHS = ("fast", "balanced", "max")
 @click.option("--ingredient", is_flag=True, help="Embed the original as a C2PA ingredient.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @click.option("--seed", type=int, help="Seed for a reproducible perturbation.")
+@click.option("--format", "output_format", type=click.Choice(("png", "webp")), default="png", show_default=True,
+              help="Output format, both lossless: webp is about 30% smaller than png.")
 @click.option("--recursive", is_flag=True, help="Library run: also walk sub-folders of folder inputs.")
 @click.option("--workers", type=click.IntRange(min=1), help="Library run: protect with N processes (or N Ray actors).")
 @click.option("--ray", "ray_address", envvar="SHIELD_RAY_ADDRESS", metavar="ADDRESS",
@@ -49,6 +54,7 @@ def protect(
     ingredient: bool,
     overwrite: bool,
     seed: int | None,
+    output_format: str,
     recursive: bool,
     workers: int | None,
     ray_address: str | None,
@@ -59,7 +65,7 @@ def protect(
 ) -> None:
     """Protect photos: perturbation, fragile watermark, signed C2PA manifest, ledger anchor.
 
-    Writes <name>.shield.png per input. Folders (with -o OUT) are protected as a
+    Writes <name>.shield.png (or .shield.webp with --format webp) per input. Folders (with -o OUT) are protected as a
     library: outputs mirror the folders in OUT, a rerun continues where a run stopped.
     """
     from shield.pipeline import ProtectOptions, protect_files
@@ -73,16 +79,24 @@ def protect(
         ingredient=ingredient,
         overwrite=overwrite,
         seed=seed,
+        output_format=output_format,
     )
     if any(p.is_dir() for p in inputs) or workers is not None or ray_address:
         from shield.pipeline.library import LibraryOptions
 
         if outdir is None:
             raise click.UsageError("a folder run needs an output folder: -o OUT")
+        if output_format != "png":
+            raise click.UsageError("a folder run writes PNG; --format webp is for photos given one by one")
         lib = LibraryOptions(outdir=outdir, recursive=recursive, workers=workers or 1, batch_size=batch_size,
                              ray_address=ray_address or None, ray_transfer=ray_transfer, ray_gpus=ray_gpus)
         sys.exit(_run_library(list(inputs), options, lib, as_json))
-    outcomes = protect_files(list(inputs), settings(), options, progress=None if as_json else _progress_bar)
+    display = None if as_json else _StageDisplay(sys.stderr)
+    try:
+        outcomes = protect_files(list(inputs), settings(), options, progress=display)
+    finally:
+        if display is not None:
+            display.close()
     if any(o.manifest.get("development_keys") for o in outcomes):
         notice("signed with development keys (generated on first use, password stored beside them): not for publishing; see `shield keys init`")
     if as_json:
@@ -92,7 +106,7 @@ def protect(
         click.echo(f"{o.input} -> {o.output}")
         click.echo(f"  asset id   {o.asset_id}")
         if o.psnr is not None:
-            click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input ({o.faces} face{'s' if o.faces != 1 else ''})")
+            click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input ({o.protected_what})")
         for i, face in enumerate(o.face_stages, 1):
             broke = [f"{s.model} ({s.role})" for s in face.stages if s.broken]
             held = [f"{s.model} ({s.role})" for s in face.stages if s.broken is False]
@@ -111,22 +125,69 @@ def protect(
             click.echo(f"  ledger     {ledger['message']}")
         else:
             click.echo(f"  ledger     {ledger.get('status')}: chain {ledger.get('chain_id')}, tx {ledger.get('tx')}, block {ledger.get('block')}")
+        click.echo(f"  output     {_size_line(o)}")
         for note in o.notes:
             click.echo(f"  note       {note}")
 
 
-def _progress_bar(label: str, total: int) -> Callable[[int], None]:
-    bar: Any = click.progressbar(length=total, label=label, file=sys.stderr)
-    bar.__enter__()
-    state = {"done": 0}
+def _size_line(o: Any) -> str:
+    """``WEBP lossless, 0.61 MB (input 0.12 MB, 5.1x)``."""
+    try:
+        out_size, in_size = o.output.stat().st_size, o.input.stat().st_size
+    except OSError:
+        return "written"
+    kind = o.output.suffix.lstrip(".").upper()
+    return f"{kind} lossless, {out_size / 1e6:.2f} MB (input {in_size / 1e6:.2f} MB, {out_size / max(in_size, 1):.1f}x)"
 
-    def advance(n: int) -> None:
-        bar.update(n)
-        state["done"] += n
-        if state["done"] >= total:
-            bar.__exit__(None, None, None)
 
-    return advance
+class _StageDisplay:
+    """Shows :class:`~shield.pipeline.protect.StageEvent` values on ``stream``.
+
+    On a terminal: the running stage's name on one line, replaced by a bar over the
+    attack's steps while it runs. Elsewhere: one line per finished stage with its time.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.bar: Any = None
+        self.status = False
+
+    def __call__(self, event: Any) -> None:
+        from shield.pipeline.protect import Stage, StageState
+
+        name = event.photo.name if event.photo is not None else "all photos"
+        if not self.tty:
+            if event.state is StageState.FINISHED:
+                detail = f" ({event.detail})" if event.detail else ""
+                click.echo(f"{name}: {event.stage.value} {event.seconds:.1f} s{detail}", file=self.stream)
+            return
+        if event.stage is Stage.ATTACK and event.state is StageState.STARTED and event.total:
+            self._clear()
+            self.bar = click.progressbar(length=event.total, label=f"{name}: attack", file=self.stream, show_eta=True, show_pos=True, show_percent=True)
+            self.bar.__enter__()
+        elif event.state is StageState.ADVANCED and self.bar is not None:
+            self.bar.update(event.done - self.bar.pos)
+        elif event.state is StageState.FINISHED and event.stage is Stage.ATTACK:
+            self._end_bar()
+        elif event.state is StageState.STARTED:
+            self._clear()
+            click.echo(f"{name}: {event.stage.value}...", file=self.stream, nl=False)
+            self.status = True
+
+    def _clear(self) -> None:
+        if self.status:
+            click.echo("\r\x1b[K", file=self.stream, nl=False)
+            self.status = False
+
+    def _end_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def close(self) -> None:
+        self._end_bar()
+        self._clear()
 
 
 def _run_library(inputs: list[Path], options: Any, lib: Any, as_json: bool) -> int:

@@ -96,7 +96,12 @@ def confirm_face(rgb: np.ndarray, face: Face, *, min_confidence: float = MIN_CON
 def confirm_faces(
     rgb: np.ndarray, faces: Sequence[Face], *, min_confidence: float = MIN_CONFIRM_CONFIDENCE
 ) -> list[Confirmation]:
-    """:func:`confirm_face` for each face, in order."""
+    """:func:`confirm_face` for each face, in order.
+
+    Raises:
+        TypeError: ``rgb`` is not HxWx3 uint8. ModelError: the mmod model is not installed.
+    """
+    rgb = _check_rgb(rgb)
     out = [confirm_face(rgb, f, min_confidence=min_confidence) for f in faces]
     for c in out:
         if not c.confirmed:

@@ -6,6 +6,7 @@ errors on stderr and never a traceback.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import socket
@@ -159,6 +160,11 @@ def test_protect_json_names_what_was_done(published: Published) -> None:
     assert doc["manifest"]["state"] == "signed"
     assert doc["ledger"]["status"] == "anchored" and doc["ledger"]["tx"].startswith("0x")
     assert doc["ledger"]["chain_id"] == 31337
+    # per-stage times, and what the perturbation covered (nothing: --no-adversarial)
+    stages = [t["stage"] for t in doc["timings"]]
+    assert stages == ["load", "robust mark", "fragile watermark", "fingerprint", "encode", "sign", "write", "anchor"]
+    assert all(t["seconds"] >= 0 for t in doc["timings"])
+    assert doc["faces"] == 0 and doc["whole_frame"] is False
     # The input is never overwritten.
     assert _sha(published.source) == published.source_digest
 
@@ -169,8 +175,13 @@ def test_protect_text_output(published: Published, tmp_path: Path) -> None:
     done = published.shell("protect", photo, "--no-adversarial")
     assert done.returncode == 0, done.stderr
     assert f"{photo} -> {tmp_path / 'second.shield.png'}" in done.stdout
-    for label in ("asset id", "watermark", "manifest   signed", "ledger     anchored"):
+    for label in ("asset id", "watermark", "manifest   signed", "ledger     anchored", "output     PNG lossless"):
         assert label in done.stdout
+    # not a terminal: one plain line per finished stage, with its time, on stderr
+    stage_lines = [line for line in done.stderr.splitlines() if line.startswith("second.png: ")]
+    assert [line.split(": ")[1].rsplit(" ", 2)[0] for line in stage_lines][:2] == ["load", "robust mark"]
+    assert any(line.startswith("second.png: sign ") and line.endswith(" s") for line in stage_lines), done.stderr
+    assert any(line.startswith("all photos: anchor ") for line in done.stderr.splitlines()), done.stderr
 
 
 @needs_anvil
@@ -214,6 +225,27 @@ def test_usage_errors_are_not_tracebacks(shell: Shell) -> None:
     assert done.returncode == 2 and "Usage" in done.stderr
     done = shell("protect", shell.root / "x.png", "--strength", "extreme")
     assert done.returncode == 2 and "extreme" in done.stderr
+
+
+@needs_anvil
+def test_protect_webp_then_verify_is_authentic(published: Published, tmp_path: Path) -> None:
+    photo = write_sample(tmp_path / "third.png")
+    code, doc = published.shell.json("protect", photo, "--no-adversarial", "--format", "webp")
+    assert code == 0, doc
+    [entry] = doc
+    output = Path(entry["output"])
+    assert output == tmp_path / "third.shield.webp" and output.read_bytes()[12:16] == b"VP8L"
+    assert _pixels(output).shape == _pixels(photo).shape
+    code, report = published.shell.json("verify", output)
+    assert code == 0 and report["verdict"] == "authentic", report
+    assert report["ledger"]["hashes_match"] is True
+
+
+def test_folder_run_refuses_webp_without_traceback(shell: Shell) -> None:
+    folder = shell.root / "photos"
+    folder.mkdir()
+    done = shell("protect", folder, "-o", shell.root / "out", "--format", "webp")
+    assert done.returncode == 2 and "--format webp" in done.stderr
 
 
 # ---------------------------------------------------------------------------- verify
@@ -323,3 +355,51 @@ def test_chain_down_queues_then_anchor_pending_sends(shell: Shell) -> None:
     code, report = shell.json("verify", output)
     assert report["ledger"]["found"] is True and report["ledger"]["hashes_match"] is True, report
     assert report["ledger"]["tx"] == sent["outcomes"][0]["tx_hash"]
+
+
+# ---------------------------------------------------------------------------- progress display
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _attack_events(photo: Path, total: int) -> list[Any]:
+    from shield.pipeline.protect import Stage, StageEvent, StageState
+
+    events = [StageEvent(photo, Stage.FACES, StageState.STARTED), StageEvent(photo, Stage.FACES, StageState.FINISHED, seconds=0.5, detail="1 face"),
+              StageEvent(photo, Stage.ATTACK, StageState.STARTED, total=total)]
+    events += [StageEvent(photo, Stage.ATTACK, StageState.ADVANCED, done=i, total=total) for i in range(1, total + 1)]
+    events += [StageEvent(photo, Stage.ATTACK, StageState.FINISHED, seconds=11.25, detail=f"{total} steps, 1 face"),
+               StageEvent(photo, Stage.SIGN, StageState.STARTED), StageEvent(photo, Stage.SIGN, StageState.FINISHED, seconds=0.04)]
+    return events
+
+
+def test_progress_on_a_terminal_is_a_bar_over_attack_steps() -> None:
+    from shield.commands.protect import _StageDisplay
+
+    stream = _Terminal()
+    display = _StageDisplay(stream)
+    for event in _attack_events(Path("astronaut.png"), 40):
+        display(event)
+    display.close()
+    shown = stream.getvalue()
+    assert "astronaut.png: faces..." in shown and "astronaut.png: sign..." in shown
+    assert "astronaut.png: attack" in shown and "40/40" in shown and "100%" in shown
+    assert "11.2 s" not in shown  # durations are for logs; the terminal shows the bar
+
+
+def test_progress_in_a_log_is_one_line_per_stage() -> None:
+    from shield.commands.protect import _StageDisplay
+
+    stream = io.StringIO()
+    display = _StageDisplay(stream)
+    for event in _attack_events(Path("astronaut.png"), 40):
+        display(event)
+    display.close()
+    assert stream.getvalue().splitlines() == [
+        "astronaut.png: faces 0.5 s (1 face)",
+        "astronaut.png: attack 11.2 s (40 steps, 1 face)",
+        "astronaut.png: sign 0.0 s",
+    ]

@@ -19,6 +19,7 @@ from shield.config import Settings
 from shield.errors import CorruptImageError, ImageError, InputError, OutputError, UnsupportedImageError
 from shield.ledger import AnchorStatus, Devnet, open_ledger
 from shield.pipeline import ProtectOptions, protect_files, verify_file
+from shield.pipeline.protect import Stage, StageEvent, StageState
 from shield.provenance import ensure_keystore
 from shield.report import Verdict
 from shield.sample import write_sample
@@ -300,3 +301,82 @@ def test_settings_of_each_test_are_private(e2e_settings: Settings, tmp_path: Pat
     for path in (e2e_settings.home, e2e_settings.keys_dir):
         assert tmp_path in path.parents and REPO not in path.parents
     assert e2e_settings.chain.anvil_port != 8545
+
+
+# ---------------------------------------------------------------------------- stages, formats, faces
+
+
+def _stage_log(events: list[StageEvent]) -> list[tuple[str | None, Stage, StageState]]:
+    return [(e.photo.name if e.photo else None, e.stage, e.state) for e in events if e.state is not StageState.ADVANCED]
+
+
+@needs_anvil
+def test_each_stage_is_reported_and_timed(e2e_settings: Settings, tmp_path: Path) -> None:
+    photos = [write_sample(tmp_path / "a.png"), write_sample(tmp_path / "b.png")]
+    events: list[StageEvent] = []
+
+    outcomes = protect_files(photos, e2e_settings, ProtectOptions(adversarial=False), progress=events.append)
+
+    per_photo = [Stage.LOAD, Stage.ROBUST_MARK, Stage.WATERMARK, Stage.FINGERPRINT, Stage.ENCODE, Stage.SIGN, Stage.WRITE]
+    expected: list[tuple[str | None, Stage, StageState]] = [(p.name, s, state) for p in photos for s in per_photo for state in (StageState.STARTED, StageState.FINISHED)]
+    expected += [(None, Stage.ANCHOR, StageState.STARTED), (None, Stage.ANCHOR, StageState.FINISHED)]
+    assert _stage_log(events) == expected
+    finished = [e for e in events if e.state is StageState.FINISHED]
+    assert all(e.seconds >= 0 for e in finished)
+    for outcome, photo in zip(outcomes, photos):
+        assert [t.stage for t in outcome.timings] == [*per_photo, Stage.ANCHOR]
+        mine = [e for e in finished if e.photo == photo]
+        assert [t.seconds for t in outcome.timings[:-1]] == [e.seconds for e in mine]
+        assert "2 photos, 2 sent" in outcome.timings[-1].detail
+        assert outcome.faces == 0 and not outcome.whole_frame
+
+
+@needs_anvil
+def test_webp_output_is_lossless_and_verifies_authentic(e2e_settings: Settings, tmp_path: Path) -> None:
+    src = write_sample(tmp_path / "portrait.png")
+
+    [outcome] = protect_files([src], e2e_settings, ProtectOptions(adversarial=False, output_format="webp"))
+
+    assert outcome.output == tmp_path / "portrait.shield.webp"
+    data = outcome.output.read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] == b"VP8L", "lossless WebP"
+    assert b"C2PA" in data, "the manifest is embedded in the WebP"
+    report = verify_file(outcome.output, e2e_settings)
+    assert report.verdict is Verdict.AUTHENTIC and report.exit_code == 0, report.reasons
+    assert report.c2pa.state == "trusted" and report.ledger.hashes_match is True
+    assert report.watermark.status == "intact"
+
+
+def test_unknown_output_format_is_refused() -> None:
+    with pytest.raises(InputError, match="jpeg"):
+        ProtectOptions(output_format="jpeg")
+
+
+@needs_anvil
+def test_whole_frame_without_a_face_says_so_and_reports_the_attack(e2e_settings: Settings, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    flat = np.clip(rng.normal(128, 20, (96, 128, 3)), 0, 255).astype(np.uint8)  # texture, no face
+    photo = _save_pixels(flat, tmp_path / "wall.png")
+    events: list[StageEvent] = []
+
+    [outcome] = protect_files([photo], e2e_settings, ProtectOptions(strength="fast", whole_frame=True, seed=1), progress=events.append)
+
+    assert outcome.whole_frame and outcome.faces == 0
+    assert outcome.protected_what == "whole frame (no face found)"
+    stages = [e.stage for e in events if e.state is StageState.FINISHED]
+    assert stages[:6] == [Stage.LOAD, Stage.FACES, Stage.MODELS, Stage.ATTACK, Stage.SELF_CHECK, Stage.ROBUST_MARK]
+    steps = [e for e in events if e.stage is Stage.ATTACK and e.state is StageState.ADVANCED]
+    assert steps and steps[-1].done == steps[-1].total and all(e.done <= e.total for e in steps)
+    attack = next(t for t in outcome.timings if t.stage is Stage.ATTACK)
+    assert "whole frame (no face found)" in attack.detail
+
+
+@needs_anvil
+def test_monkey_is_not_protected_as_a_face(shared_data: Path, e2e_settings: Settings, tmp_path: Path) -> None:
+    from shield.errors import NoFaceError
+
+    with Image.open(shared_data / "nonfaces" / "liveportrait_s22.jpg") as im:
+        monkey = _save_pixels(np.asarray(im.convert("RGB")), tmp_path / "monkey.png")
+    with pytest.raises(NoFaceError, match="rejected as not human"):
+        protect_files([monkey], e2e_settings, ProtectOptions(strength="fast"))
+    assert not (tmp_path / "monkey.shield.png").exists()
