@@ -75,6 +75,10 @@ contract ShieldRegistry {
     /// Shortest publisher proof accepted: header, two signatures, a minimal certificate.
     uint256 public constant MIN_PUBLISHER_PROOF_BYTES = 192;
 
+    /// Block the registry was deployed in: where a reader with no record of the deployment
+    /// starts its event scans (a public chain has millions of blocks before it).
+    uint256 public deploymentBlock;
+
     mapping(bytes32 => Record) internal records;
     mapping(bytes32 => Batch) internal batches;
     mapping(address => Publisher) internal publishers;
@@ -108,6 +112,10 @@ contract ShieldRegistry {
     error LengthMismatch();
     error ReasonTooLong(uint256 length);
     error BadProofLength(uint256 length);
+
+    constructor() {
+        deploymentBlock = block.number;
+    }
 
     // ---------------------------------------------------------------- publishers
 

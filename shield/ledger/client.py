@@ -150,6 +150,9 @@ def deploy(w3: Web3, artifact: Artifact, account: LocalAccount) -> tuple[str, in
         **_fees(w3),
     }
     tx = dict(factory.constructor().build_transaction(tx))
+    # Head-room: a node may estimate at block 0, where the constructor's write of the
+    # deployment block stores zero and is priced 20k gas too low.
+    tx["gas"] = int(int(tx["gas"]) * GAS_MARGIN)
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)

@@ -114,7 +114,7 @@ class Ledger(RegistryReads):
             dep = deploy_registry(self.settings, w3, self.artifact, self.account)
             address = dep.address
         self.registry_address = to_checksum_address(address)
-        self.deployment_block = dep.block if dep is not None and dep.address == self.registry_address else 0
+        recorded = dep is not None and dep.address == self.registry_address
         client = RegistryClient(w3, self.registry_address, self.artifact, self.account)
         code = client.code()
         if not code:
@@ -127,6 +127,7 @@ class Ledger(RegistryReads):
                 f"the registry at {self.registry_address} runs other code than contracts/ShieldRegistry.json "
                 "(an older version of the registry?)")
         self.client = client
+        self.deployment_block = dep.block if dep is not None and recorded else self.read_deployment_block()
 
     def _online(self) -> RegistryClient:
         if self.client is None:

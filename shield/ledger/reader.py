@@ -177,6 +177,11 @@ class RegistryReads:
         """Whether ``publisher`` is this installation's account (its outbox knows the txs)."""
         return False
 
+    def read_deployment_block(self) -> int:
+        """The block the registry was deployed in, as it recorded it (ShieldRegistry.deploymentBlock)."""
+        [word] = abi.words(self._reads().call(abi.encode_call("deploymentBlock()")), 1, "deploymentBlock")
+        return int.from_bytes(word, "big")
+
     # ------------------------------------------------------------------ storage
 
     def _words(self, signature: str, keys: list[bytes]) -> list[bytes]:
@@ -594,7 +599,6 @@ class LedgerReader(RegistryReads):
                               fix="run `shield chain deploy`, or set SHIELD_REGISTRY")
         registry = RpcRegistry(rpc, address)
         self.registry_address = registry.address
-        self.deployment_block = dep.block if dep is not None and dep.address.lower() == address.lower() else 0
         code = rpc.code(registry.address)
         if not code:
             raise DeploymentMissingError(
@@ -604,6 +608,8 @@ class LedgerReader(RegistryReads):
                 f"the registry at {registry.address} runs other code than contracts/ShieldRegistry.json "
                 "(an older version of the registry?)")
         self.chain = registry
+        recorded = dep is not None and dep.address.lower() == address.lower()
+        self.deployment_block = dep.block if dep is not None and recorded else self.read_deployment_block()
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection | None:

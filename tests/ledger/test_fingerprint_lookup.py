@@ -57,6 +57,7 @@ def test_find_by_fingerprint_single_and_batch_without_local_index(ledger: Ledger
     root = ledger.enqueue_batch(members)
     ledger.drain()
     me = ledger.account.address  # type: ignore[union-attr]
+    assert stranger.deployment_block == stranger.read_deployment_block() == ledger.deployment_block
     [hit] = stranger.find_by_fingerprint(_flip(_pdq(1), 3))
     assert hit.distance == 3 and hit.record.asset_id == single.asset_id and hit.record.publisher == me
     assert hit.record.pdq == single.pdq and hit.record.batch_root is None and not hit.record.revoked

@@ -98,6 +98,8 @@ def test_reader_from_another_home_finds_by_fingerprint(chain: tuple[Settings, Le
     reader = open_reader(other)
     try:
         assert reader.online and reader.index is None
+        # No record of the deployment in this home: the registry says where its history starts.
+        assert reader.deployment_block == ledger.deployment_block > 0
         single = reqs["single"]
         assert single.pdq is not None
         [hit] = reader.find_by_fingerprint(single.pdq, max_distance=0)
