@@ -126,6 +126,7 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
         d.members = _batch_event(bytes(entry["data"]))
         drafts.append(d)
         batches[batch_key(d.publisher, d.batch_root)] = d  # type: ignore[arg-type]
+    own = ledger.account.address if ledger.account is not None else None
     ids = list(records)
     for chunk in _chunks(ids):
         for key, raw in zip(chunk, client.raw_records(chunk), strict=True):
@@ -137,6 +138,11 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
             d.timestamp, d.revoked = datetime.fromtimestamp(raw.timestamp, UTC), raw.revoked
             if raw.commitment.hex() != expected:
                 d.flags.add("storage-mismatch")
+            elif own is not None and d.publisher == own and d.asset_id is not None:
+                local = ledger.index.get(d.asset_id)
+                if local is not None and (local.content_hash, local.pdq) != (d.content_hash, d.pdq):
+                    d.flags.add("storage-mismatch")
+                    d.detail.append("the anchored hashes or PDQ are not the local index's")
     roots = list(batches)
     for chunk in _chunks(roots):
         for root, braw in zip(chunk, client.raw_batches(chunk), strict=True):

@@ -128,3 +128,26 @@ def test_audit_flags_claimed_keys_and_unproven_publishers(ledger: Ledger, other_
     assert "also claimed by " + squatter in pubs[i.address].detail
     [rec] = [e for e in report.entries if e.asset_id == req.asset_id]
     assert "unproven-publisher" in rec.flags and not report.clean
+
+
+def test_audit_lists_every_batch_member_and_cross_checks_the_pdq(ledger: Ledger, other_ledger: Ledger,
+                                                                settings: Settings) -> None:
+    single, members, theirs = _req(), [_req() for _ in range(3)], [_req() for _ in range(2)]
+    ledger.anchor(single)
+    ledger.enqueue_batch(members)
+    ledger.drain()
+    other_ledger.enqueue_batch(theirs)
+    other_ledger.drain()
+    clean = {e.asset_id: e for e in audit(settings, ledger).entries if e.asset_id is not None}
+    # Another publisher's members are listed too, from its event (asset id and PDQ).
+    for r in (*members, *theirs):
+        assert clean[r.asset_id].kind == "batch-member" and clean[r.asset_id].pdq == r.pdq
+        assert "storage-mismatch" not in clean[r.asset_id].flags
+    assert clean[single.asset_id].pdq == single.pdq and "storage-mismatch" not in clean[single.asset_id].flags
+    # Our local index disagrees with what was anchored: flagged, for a record and a member.
+    ledger.db.execute("UPDATE assets SET pdq = ? WHERE asset_id IN (?, ?)",
+                      (os.urandom(32), single.asset_id, members[1].asset_id))
+    flagged = {e.asset_id: e for e in audit(settings, ledger).entries if e.asset_id is not None}
+    assert "storage-mismatch" in flagged[single.asset_id].flags
+    assert "storage-mismatch" in flagged[members[1].asset_id].flags
+    assert "storage-mismatch" not in flagged[members[0].asset_id].flags
