@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     )
     from shield.ledger.deployment import Deployment, read_deployment
     from shield.ledger.ledger import Ledger, open_ledger
-    from shield.ledger.reader import LedgerReader, RegistryReads, open_reader
+    from shield.ledger.reader import LedgerReader, open_reader
+    from shield.ledger.reads import RegistryReads
     from shield.ledger.merkle import (
         MerkleProof,
         build_tree,
@@ -77,7 +78,7 @@ _WHERE = {
     "Ledger": "shield.ledger.ledger",
     "open_ledger": "shield.ledger.ledger",
     "LedgerReader": "shield.ledger.reader",
-    "RegistryReads": "shield.ledger.reader",
+    "RegistryReads": "shield.ledger.reads",
     "open_reader": "shield.ledger.reader",
     "Deployment": "shield.ledger.deployment",
     "read_deployment": "shield.ledger.deployment",

@@ -31,7 +31,7 @@ from shield.config import Settings
 from shield.ledger.client import RegistryClient, batch_key, record_key
 from shield.ledger.ledger import Ledger
 from shield.ledger.merkle import commitment, leaf_hash, members_digest, unpack_members, verify_proof
-from shield.ledger.reader import _batch_event
+from shield.ledger.reads import batch_event_members
 
 __all__ = ["AuditEntry", "AuditReport", "audit", "STORAGE_CHUNK"]
 
@@ -123,7 +123,7 @@ def _collect(ledger: Ledger, client: RegistryClient, start: int, end: int) -> li
         topics = entry["topics"]
         d = _Draft("batch", None, bytes(topics[1]), _addr(topics[2]), int(entry["blockNumber"]),
                    "0x" + bytes(entry["transactionHash"]).hex())
-        d.members = _batch_event(bytes(entry["data"]))
+        d.members = batch_event_members(bytes(entry["data"]))
         drafts.append(d)
         batches[batch_key(d.publisher, d.batch_root)] = d  # type: ignore[arg-type]
     own = ledger.account.address if ledger.account is not None else None

@@ -28,15 +28,8 @@ from shield.ledger.errors import (
     NoAccountError,
     TransactionError,
 )
-from shield.ledger.reader import (
-    MAX_CLAIMANTS,
-    RawBatch,
-    RawRecord,
-    batch_key,
-    decode_batch_word,
-    decode_record_word,
-    record_key,
-)
+from shield.ledger.reads import MAX_CLAIMANTS
+from shield.ledger.storage import RawBatch, RawRecord, batch_key, decode_batch_word, decode_record_word, record_key
 
 __all__ = [
     "RegistryClient",

@@ -8,7 +8,6 @@ import fcntl
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -32,7 +31,7 @@ from shield.ledger.index import LocalIndex
 from shield.ledger.merkle import build_tree, commitment, leaf_hash, pack_members
 from shield.ledger.outbox import Outbox, OutboxItem, open_db
 from shield.ledger.proof import make_proof, proof_message, sign_p256_raw
-from shield.ledger.reader import ChainReads, RegistryReads
+from shield.ledger.reads import ChainReads, RegistryReads
 from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, PublisherKeys
 
 __all__ = ["Ledger", "open_ledger"]

@@ -3,7 +3,7 @@ reads ``shield verify`` makes: no web3 (about 1.5 s of a cold start) is imported
 
 :class:`JsonRpc` sends one request with a timeout and turns every failure into a typed
 ledger error; :class:`RpcRegistry` is the registry's read side on top of it (the
-:class:`~shield.ledger.reader.ChainReads` a :class:`~shield.ledger.reader.LedgerReader`
+:class:`~shield.ledger.reads.ChainReads` a :class:`~shield.ledger.reader.LedgerReader`
 reads through): ``eth_call`` to the registry, chunked ``eth_getLogs``, chain id, code.
 """
 
@@ -147,7 +147,7 @@ class JsonRpc:
 
 
 class RpcRegistry:
-    """The registry's reads over :class:`JsonRpc` (what :class:`~shield.ledger.reader.ChainReads` asks)."""
+    """The registry's reads over :class:`JsonRpc` (what :class:`~shield.ledger.reads.ChainReads` asks)."""
 
     def __init__(self, rpc: JsonRpc, address: str) -> None:
         self.rpc = rpc
