@@ -236,8 +236,9 @@ class RegistryReads:
         None when it is not on chain.
 
         Args:
-            publisher: whose record; default our own account. Every publisher has its own
-                slot per asset id, so this says which one is asked for.
+            publisher: whose record (a Ledger defaults to its own account; a reader has
+                none, so it is required there: TypeError). Every publisher has its own slot
+                per asset id, so this says which one is asked for.
         """
         chain = self._reads()
         publisher = self._default_publisher(publisher)
@@ -280,7 +281,7 @@ class RegistryReads:
 
     def _member_record(self, chain: ChainReads, asset_id: bytes, publisher: str) -> LedgerRecord | None:
         """``publisher``'s batch whose event lists ``asset_id`` and whose stored digest
-        matches that list (the first anchored, unrevoked ones first)."""
+        matches that list; when several do, a revoked one (a revocation anywhere wins)."""
         found: list[tuple[dict[str, Any], bytes, bytes]] = []
         for entry, members in self._batch_members(publisher):
             pdq = self._lists(members, asset_id)
