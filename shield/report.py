@@ -573,6 +573,8 @@ def _hashes_line(report: VerifyReport) -> str:
     if report.soft_binding.found and report.c2pa.state == "absent" and not report.watermark.present:
         return "hashes not compared (a re-encoded copy cannot have the anchored pixels or bytes)"
     each = {"pixels": lg.pixels_match, "file": lg.file_match, "manifest": lg.manifest_match}
+    if lg.hashes_match is None and lg.batch_root:
+        return "hashes not compared (no Merkle proof of the batch this record is in)"
     if lg.hashes_match is None:
         return "hashes not compared (the node returned no anchoring event to compare them with)"
     if all(v is True for v in each.values()):

@@ -13,7 +13,7 @@ from shield.commands._common import emit_json, json_option, settings
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--tamper-map", type=click.Path(path_type=Path, dir_okay=False), help="Write a PNG showing changed blocks.")
-@click.option("--trust", "trust", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="PEM file of trust anchors (default: the local keystore's).")
+@click.option("--trust", "trust", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="PEM file of the publisher's trust anchors, as `shield keys export-trust` writes it (default: the local keystore's).")
 @click.option("--proof", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Merkle proof sidecar of a batch-anchored photo.")
 @click.option("--offline", is_flag=True, help="Skip the ledger lookup.")
 @json_option
@@ -21,6 +21,7 @@ def verify(image: Path, tamper_map: Path | None, trust: Path | None, proof: Path
     """Check a photo: authentic and intact, modified (and where), or of unknown origin.
 
     Exit status: 0 authentic, 1 modified/re-encoded/invalid, 2 no provenance, 3 could not check.
+    A check that could not run is followed by "to do" lines: the exact flag or setting to pass.
     """
     from shield.pipeline import verify_file
     from shield.report import render_text

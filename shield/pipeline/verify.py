@@ -421,8 +421,9 @@ def _ledger_failure(exc: LedgerError, settings: Settings, ledger: Ledger | None)
         problem = LedgerProblem.CHAIN_ID_MISMATCH
     elif isinstance(exc, DeploymentMissingError):
         problem = LedgerProblem.REGISTRY_NOT_ON_CHAIN
-        fix = (f"set SHIELD_REGISTRY (registry in [chain] of shield.toml) to the registry address on chain {chain_id}"
-               " that the publisher anchors in")
+        fix = (f"the registry {registry or ''} on chain {chain_id} is missing or runs another version of the contract:"
+               " set SHIELD_REGISTRY (registry in [chain] of shield.toml) to the registry the publisher anchors in,"
+               " with a shield version that reads it")
     elif ledger is not None and ledger.registry_address is None:
         problem = LedgerProblem.NO_REGISTRY
         fix = (f"set SHIELD_REGISTRY (registry in [chain] of shield.toml) to the registry address on chain {chain_id}"

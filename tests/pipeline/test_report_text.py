@@ -127,3 +127,11 @@ def test_asset_ids_read_the_same_in_text_and_json() -> None:
     text = render_text(report)
     for value in (doc["asset_id"], doc["soft_binding"]["asset_id"]):
         assert re.fullmatch("[0-9a-f]{32}", value) and value in text
+
+
+def test_batch_record_without_its_proof_asks_for_it() -> None:
+    report = _report(TRUSTED, _ledger(batch_root="cd" * 32))  # found through the batch event, no proof
+    assert report.verdict.exit_code == 0 and report.skipped, report.reasons
+    assert _hash_line(render_text(report)) == "hashes not compared (no Merkle proof of the batch this record is in)"
+    [step] = report.next_steps
+    assert step.startswith(f"pass --proof PHOTO.proof.json, the Merkle proof of batch {'cd' * 32}")

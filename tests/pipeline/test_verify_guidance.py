@@ -103,3 +103,40 @@ def test_stripped_copy_elsewhere_names_the_record_to_trust(published: Any, tmp_p
     assert f"publisher {report.ledger.publisher}, tx {published.outcome.ledger['tx']}" in step, step
     assert report.ledger.file_match is False and report.ledger.manifest_match is False
     assert report.ledger.pixels_match is True
+
+
+def test_batch_member_without_its_sidecar_is_asked_for_the_proof(tmp_path: Path) -> None:
+    """Elsewhere, without the .proof.json, the record is found through the batch's event;
+    its hashes are unknown (not different) until the proof is passed."""
+    import numpy as np
+    from PIL import Image
+
+    from shield.pipeline import ProtectOptions, protect_files
+    from shield.sample import write_sample
+    from tests.pipeline.conftest import make_settings
+
+    cfg = make_settings(tmp_path / "publisher")
+    a = write_sample(tmp_path / "a.png")
+    b = tmp_path / "b.png"
+    Image.fromarray(np.asarray(Image.open(a).convert("RGB"))[:, ::-1].copy()).save(b)
+    try:
+        outs = protect_files([a, b], cfg, ProtectOptions(outdir=tmp_path / "out", adversarial=False, batch=True))
+        out = outs[0]
+        assert out.ledger["status"] == "anchored" and out.ledger.get("proof"), out.ledger
+        photo = tmp_path / "received.png"
+        photo.write_bytes(out.output.read_bytes())  # the sidecar stays behind
+        verifier = dataclasses.replace(cfg, home=tmp_path / "v-home", keys_dir=tmp_path / "v-keys").with_chain(
+            rpc_url=Devnet(cfg).url, chain_id=31337, registry=str(out.ledger["contract"]))
+        anchors = export_trust(cfg.keys_dir, tmp_path / "pub.pem").read_bytes()
+
+        report = verify_file(photo, verifier, trust_anchors=anchors)
+
+        assert report.verdict is Verdict.AUTHENTIC and report.ledger.found and report.ledger.batch_root
+        assert report.ledger.hashes_match is None and report.skipped, report.reasons
+        [step] = report.next_steps
+        assert step.startswith("pass --proof PHOTO.proof.json")
+        proven = verify_file(photo, verifier, trust_anchors=anchors, proof_path=Path(str(out.ledger["proof"])))
+        assert proven.verdict is Verdict.AUTHENTIC and proven.ledger.hashes_match is True and not proven.skipped
+        assert proven.next_steps == ()
+    finally:
+        Devnet(cfg).stop()
