@@ -47,6 +47,7 @@ _MIME = {"png": "image/png", "webp": "image/webp"}
 class Stage(str, Enum):
     """The stages of protecting one photo, in the order they run."""
 
+    SETUP = "setup"  # keystore and ledger connection, once for the run
     LOAD = "load"
     FACES = "faces"  # HOG detection, then the CNN's confirmation of each face
     MODELS = "models"  # loading the threat models the attack runs against
@@ -72,7 +73,7 @@ class StageEvent:
     """One step of progress.
 
     Attributes:
-        photo: the input photo; None for the ledger anchor, which covers the whole run.
+        photo: the input photo; None for the setup and the ledger anchor, which cover the whole run.
         stage: which stage.
         state: started, advanced (attack steps) or finished.
         done: units done so far (``ADVANCED``): attack steps, or faces with an attack that
@@ -274,9 +275,12 @@ def protect_files(
     if options.outdir is not None:
         options.outdir.mkdir(parents=True, exist_ok=True)
 
+    setup = _Stages(None, progress)
+    setup.start(Stage.SETUP)
     keys = ensure_keystore(settings)
     ledger, ledger_note = _open_ledger(settings, keys)
     target = _ledger_target(settings, ledger, keys)
+    setup.finish("keys, ledger " + ("online" if not ledger_note else "offline: anchors are queued"))
 
     prepared = [
         _protect_one(src, out, settings, options, keys, target, progress, rng) for src, out in zip(inputs, outputs)
@@ -286,7 +290,7 @@ def protect_files(
     results = _anchor_all(prepared, ledger, ledger_note, options, target)
     queued = sum(1 for o in results if o.ledger.get("status") == "queued")
     anchor.finish(f"{len(results)} photo{'s' if len(results) != 1 else ''}, {len(results) - queued} sent, {queued} queued")
-    return [replace(o, timings=(*o.timings, *anchor.timings)) for o in results]
+    return [replace(o, timings=(*setup.timings, *o.timings, *anchor.timings)) for o in results]
 
 
 @dataclass
@@ -477,7 +481,7 @@ def _perturb(rgb: Any, options: ProtectOptions, settings: Settings, stages: _Sta
     if stages.current is Stage.ATTACK:
         stages.finish(attack_detail)
         stages.start(Stage.SELF_CHECK)
-    stages.finish(f"{len(result.self_check)} networks")
+    stages.finish(f"{len(result.self_check)} networks, 8-bit rounding, PSNR and SSIM")
     return result, rejected
 
 

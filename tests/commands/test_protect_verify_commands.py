@@ -162,7 +162,7 @@ def test_protect_json_names_what_was_done(published: Published) -> None:
     assert doc["ledger"]["chain_id"] == 31337
     # per-stage times, and what the perturbation covered (nothing: --no-adversarial)
     stages = [t["stage"] for t in doc["timings"]]
-    assert stages == ["load", "robust mark", "fragile watermark", "fingerprint", "encode", "sign", "write", "anchor"]
+    assert stages == ["setup", "load", "robust mark", "fragile watermark", "fingerprint", "encode", "sign", "write", "anchor"]
     assert all(t["seconds"] >= 0 for t in doc["timings"])
     assert doc["faces"] == 0 and doc["whole_frame"] is False
     # The input is never overwritten.

@@ -318,15 +318,16 @@ def test_each_stage_is_reported_and_timed(e2e_settings: Settings, tmp_path: Path
     outcomes = protect_files(photos, e2e_settings, ProtectOptions(adversarial=False), progress=events.append)
 
     per_photo = [Stage.LOAD, Stage.ROBUST_MARK, Stage.WATERMARK, Stage.FINGERPRINT, Stage.ENCODE, Stage.SIGN, Stage.WRITE]
-    expected: list[tuple[str | None, Stage, StageState]] = [(p.name, s, state) for p in photos for s in per_photo for state in (StageState.STARTED, StageState.FINISHED)]
+    expected: list[tuple[str | None, Stage, StageState]] = [(None, Stage.SETUP, StageState.STARTED), (None, Stage.SETUP, StageState.FINISHED)]
+    expected += [(p.name, s, state) for p in photos for s in per_photo for state in (StageState.STARTED, StageState.FINISHED)]
     expected += [(None, Stage.ANCHOR, StageState.STARTED), (None, Stage.ANCHOR, StageState.FINISHED)]
     assert _stage_log(events) == expected
     finished = [e for e in events if e.state is StageState.FINISHED]
     assert all(e.seconds >= 0 for e in finished)
     for outcome, photo in zip(outcomes, photos):
-        assert [t.stage for t in outcome.timings] == [*per_photo, Stage.ANCHOR]
+        assert [t.stage for t in outcome.timings] == [Stage.SETUP, *per_photo, Stage.ANCHOR]
         mine = [e for e in finished if e.photo == photo]
-        assert [t.seconds for t in outcome.timings[:-1]] == [e.seconds for e in mine]
+        assert [t.seconds for t in outcome.timings[1:-1]] == [e.seconds for e in mine]
         assert "2 photos, 2 sent" in outcome.timings[-1].detail
         assert outcome.faces == 0 and not outcome.whole_frame
 
@@ -364,7 +365,7 @@ def test_whole_frame_without_a_face_says_so_and_reports_the_attack(e2e_settings:
     assert outcome.whole_frame and outcome.faces == 0
     assert outcome.protected_what == "whole frame (no face found)"
     stages = [e.stage for e in events if e.state is StageState.FINISHED]
-    assert stages[:6] == [Stage.LOAD, Stage.FACES, Stage.MODELS, Stage.ATTACK, Stage.SELF_CHECK, Stage.ROBUST_MARK]
+    assert stages[:7] == [Stage.SETUP, Stage.LOAD, Stage.FACES, Stage.MODELS, Stage.ATTACK, Stage.SELF_CHECK, Stage.ROBUST_MARK]
     steps = [e for e in events if e.stage is Stage.ATTACK and e.state is StageState.ADVANCED]
     assert steps and steps[-1].done == steps[-1].total and all(e.done <= e.total for e in steps)
     attack = next(t for t in outcome.timings if t.stage is Stage.ATTACK)
