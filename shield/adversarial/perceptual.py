@@ -37,8 +37,6 @@ __all__ = ["Shaping", "jnd_scale", "rgb_to_ycbcr", "ycbcr_to_rgb", "shaper"]
 # BT.601 full range (JFIF), the matrix of the JPEG model in ``transforms``.
 _TO_YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _TO_RGB = torch.linalg.inv(_TO_YCC)
-#: Largest |RGB| change per unit of chroma (B = Y + 1.772 Cb).
-_CHROMA_GAIN = 1.772
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Shaping:
     """
 
     chroma: float = 0.25
-    highpass_sigma: float = 4.0
+    highpass_sigma: float = 8.0
     floor: float = 0.3
     tau: float = 0.04
     window: int = 7
@@ -101,10 +99,10 @@ def jnd_scale(x: torch.Tensor, *, floor: float, tau: float, window: int) -> torc
 def shaper(shaping: Shaping, budget: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The map ``delta -> shaped delta`` for a per-pixel RGB L-inf ``budget`` (1,1,H,W) or (1,3,H,W).
 
-    The luma cap is ``budget / (1 + 1.772 chroma)``, so a shaped perturbation never
-    leaves the RGB box (no RGB clipping that would bring chroma back).
+    Luma is capped at ``budget`` and chroma at ``chroma * budget``; the attack then
+    clips to the RGB box, which can only shrink the change.
     """
-    cap = budget[:, :1] / (1 + _CHROMA_GAIN * shaping.chroma)
+    cap = budget[:, :1]
     chroma_cap = cap * shaping.chroma
 
     def apply(delta: torch.Tensor) -> torch.Tensor:
