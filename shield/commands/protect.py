@@ -160,7 +160,8 @@ class _StageDisplay:
         if not self.tty:
             if event.state is StageState.FINISHED:
                 detail = f" ({event.detail})" if event.detail else ""
-                click.echo(f"{name}: {event.stage.value} {event.seconds:.1f} s{detail}", file=self.stream)
+                took = f"{event.seconds:.2f}" if event.seconds < 1 else f"{event.seconds:.1f}"
+                click.echo(f"{name}: {event.stage.value} {took} s{detail}", file=self.stream)
             return
         if event.stage is Stage.ATTACK and event.state is StageState.STARTED and event.total:
             self._clear()

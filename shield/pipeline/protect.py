@@ -334,8 +334,9 @@ def _protect_one(
     from shield.provenance import ManifestSpec, sign_image
 
     stages = _Stages(src, progress)
-    img = stages.run(Stage.LOAD, lambda: imaging.load_image(src, max_pixels=settings.max_pixels))
-    stages.timings[-1] = StageTiming(Stage.LOAD, stages.timings[-1].seconds, f"{img.width}x{img.height}")
+    stages.start(Stage.LOAD)
+    img = imaging.load_image(src, max_pixels=settings.max_pixels)
+    stages.finish(f"{img.width}x{img.height}")
     notes = list(img.conversions)
     if not img.lossless:
         notes.append("the input is lossy-compressed; the output is stored losslessly, so it is larger than the input")

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -179,7 +180,10 @@ def test_protect_text_output(published: Published, tmp_path: Path) -> None:
         assert label in done.stdout
     # not a terminal: one plain line per finished stage, with its time, on stderr
     stage_lines = [line for line in done.stderr.splitlines() if line.startswith("second.png: ")]
-    assert [line.split(": ")[1].rsplit(" ", 2)[0] for line in stage_lines][:2] == ["load", "robust mark"]
+    parsed = [re.fullmatch(r"second\.png: (.+?) (\d+\.\d+) s(?: \((.*)\))?", line) for line in stage_lines]
+    assert all(parsed), stage_lines
+    assert [m.group(1) for m in parsed if m][:2] == ["load", "robust mark"]
+    assert parsed[0] is not None and parsed[0].group(3) == "512x512"
     assert any(line.startswith("second.png: sign ") and line.endswith(" s") for line in stage_lines), done.stderr
     assert any(line.startswith("all photos: anchor ") for line in done.stderr.splitlines()), done.stderr
 
@@ -399,7 +403,7 @@ def test_progress_in_a_log_is_one_line_per_stage() -> None:
         display(event)
     display.close()
     assert stream.getvalue().splitlines() == [
-        "astronaut.png: faces 0.5 s (1 face)",
+        "astronaut.png: faces 0.50 s (1 face)",
         "astronaut.png: attack 11.2 s (40 steps, 1 face)",
-        "astronaut.png: sign 0.0 s",
+        "astronaut.png: sign 0.04 s",
     ]
