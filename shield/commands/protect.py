@@ -106,7 +106,7 @@ def protect(
         click.echo(f"{o.input} -> {o.output}")
         click.echo(f"  asset id   {o.asset_id}")
         if o.psnr is not None:
-            click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input ({o.protected_what})")
+            click.echo(f"  quality    PSNR {o.psnr:.1f} dB, SSIM {o.ssim:.3f} vs input, {o.protected_what}")
         for i, face in enumerate(o.face_stages, 1):
             broke = [f"{s.model} ({s.role})" for s in face.stages if s.broken]
             held = [f"{s.model} ({s.role})" for s in face.stages if s.broken is False]

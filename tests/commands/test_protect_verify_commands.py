@@ -245,6 +245,17 @@ def test_protect_webp_then_verify_is_authentic(published: Published, tmp_path: P
     assert report["ledger"]["hashes_match"] is True
 
 
+@needs_anvil
+def test_whole_frame_without_a_face_says_so(published: Published, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.clip(rng.normal(128, 20, (96, 128, 3)), 0, 255).astype(np.uint8)).save(wall)
+    done = published.shell("protect", wall, "--whole-frame", "--strength", "fast", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    assert "vs input, whole frame (no face found)" in done.stdout and "face)" not in done.stdout
+    assert "wall.png: attack " in done.stderr and "whole frame (no face found)" in done.stderr
+
+
 def test_folder_run_refuses_webp_without_traceback(shell: Shell) -> None:
     folder = shell.root / "photos"
     folder.mkdir()
