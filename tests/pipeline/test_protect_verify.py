@@ -381,3 +381,16 @@ def test_monkey_is_not_protected_as_a_face(shared_data: Path, e2e_settings: Sett
     with pytest.raises(NoFaceError, match="rejected as not human"):
         protect_files([monkey], e2e_settings, ProtectOptions(strength="fast"))
     assert not (tmp_path / "monkey.shield.png").exists()
+
+
+@needs_anvil
+def test_lossy_webp_input_is_named_and_the_output_is_lossless(e2e_settings: Settings, tmp_path: Path) -> None:
+    rgb = _pixels(write_sample(tmp_path / "portrait.png"))
+    lossy = tmp_path / "lossy.webp"
+    Image.fromarray(rgb).save(lossy, format="WEBP", quality=80)
+    assert lossy.read_bytes()[12:16] == b"VP8 "
+
+    [outcome] = protect_files([lossy], e2e_settings, ProtectOptions(adversarial=False, output_format="webp"))
+
+    assert any("lossy-compressed" in n for n in outcome.notes)
+    assert outcome.output.name == "lossy.shield.webp" and outcome.output.read_bytes()[12:16] == b"VP8L"
