@@ -20,7 +20,7 @@ Flags:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import UTC, datetime
@@ -237,6 +237,27 @@ def _publishers(ledger: Ledger, client: RegistryClient) -> tuple[list[_Draft], d
     return drafts, problems
 
 
+def _file_names(ledger: Ledger) -> Callable[[_Draft], str | None]:
+    """The file name the local index recorded for an entry, or None. An entry on chain
+    gets it only when it is the anchoring the index recorded (a record with the index's
+    content hash, a member of the index's batch) and, when the ledger has our account,
+    ours: another publisher's entry under the same asset id never shows our file."""
+    index = {a.asset_id: a for a in ledger.index.all() if a.file_name is not None}
+    own = ledger.account.address if ledger.account is not None else None
+
+    def name(d: _Draft) -> str | None:
+        local = index.get(d.asset_id) if d.asset_id is not None else None
+        if local is None:
+            return None
+        if d.kind != "local" and own is not None and d.publisher != own:
+            return None
+        same = (d.kind == "local" or (d.kind == "record" and local.content_hash == d.content_hash)
+                or (d.kind == "batch-member" and local.batch_root == d.batch_root))
+        return local.file_name if same else None
+
+    return name
+
+
 def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
           since: datetime | None = None) -> AuditReport:
     """Audit the registry of ``ledger`` (see the module docstring for the flags).
@@ -284,9 +305,11 @@ def audit(settings: Settings, ledger: Ledger, *, publisher: str | None = None,
     want = to_checksum_address(publisher) if publisher else None
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
+    names = _file_names(ledger)
     entries = tuple(
         AuditEntry(d.kind, d.asset_id, d.batch_root, d.publisher, d.timestamp, d.block, d.tx_hash, d.revoked,
-                   d.reason, tuple(sorted(d.flags)), "; ".join(d.detail), d.content_hash, pdq=d.pdq)
+                   d.reason, tuple(sorted(d.flags)), "; ".join(d.detail), d.content_hash,
+                   file_name=names(d), pdq=d.pdq)
         for d in drafts
         if (want is None or d.publisher == want) and (since is None or d.timestamp is None or d.timestamp >= since)
     )

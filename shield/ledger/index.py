@@ -6,7 +6,9 @@ committed in one transaction. The PDQ fingerprint of each protected photo (256 b
 shield.fingerprint) is kept twice: with the asset (the value anchored, so a queued anchor
 keeps it across restarts) and in the ``fingerprints`` table with its quality (the local
 lookup). The chain holds it too (committed in the record and carried in its event), so a
-verifier on another machine finds a re-encoded copy's record without this index.
+verifier on another machine finds a re-encoded copy's record without this index. The
+name of the protected file written for each asset (its basename, never on chain) is kept
+so that ``shield audit`` can say which file an entry is.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ CREATE TABLE IF NOT EXISTS assets (
     batch_root BLOB,
     proof TEXT,
     created_at TEXT NOT NULL,
-    pdq BLOB
+    pdq BLOB,
+    file_name TEXT
 );
 CREATE INDEX IF NOT EXISTS assets_root ON assets(batch_root);
 CREATE TABLE IF NOT EXISTS fingerprints (
@@ -45,7 +48,9 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 
 #: Size of a PDQ hash in bytes (256 bits).
 PDQ_BYTES = 32
-_COLS = "asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, created_at, pdq"
+_COLS = "asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, created_at, pdq, file_name"
+#: Longest file name kept (bytes of UTF-8; the limit of common file systems).
+MAX_FILE_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -58,28 +63,49 @@ class IndexedAsset:
     siblings: tuple[bytes, ...] | None
     created_at: str
     pdq: bytes | None = None
+    file_name: str | None = None  # basename of the protected file written, when recorded
+
+
+def _check_file_name(name: str | None) -> None:
+    if name is None:
+        return
+    if not name or "/" in name or "\0" in name or name in (".", "..") or len(name.encode()) > MAX_FILE_NAME:
+        raise ValueError(f"file name {name!r}: a file's basename (no folder), at most {MAX_FILE_NAME} bytes")
 
 
 class LocalIndex:
     def __init__(self, conn: sqlite3.Connection, *, create: bool = True) -> None:
-        """Args: create: create (or upgrade) the tables; False for a read-only connection."""
+        """Args: create: create (or upgrade) the tables; False for a read-only connection
+        (an older database is then read as it is: file names read as None)."""
         self.conn = conn
-        if not create:
-            return
-        conn.executescript(_SCHEMA)
+        self._cols = _COLS
+        if create:
+            conn.executescript(_SCHEMA)
         columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(assets)")}
-        if "pdq" not in columns:  # a database from before the PDQ went on chain
-            conn.execute("ALTER TABLE assets ADD COLUMN pdq BLOB")
+        for name, kind in (("pdq", "BLOB"),  # a database from before the PDQ went on chain
+                           ("file_name", "TEXT")):  # ... or from before file names were kept
+            if name in columns:
+                continue
+            if create:
+                conn.execute(f"ALTER TABLE assets ADD COLUMN {name} {kind}")
+            else:
+                self._cols = self._cols.replace(f", {name}", f", NULL AS {name}")
 
     def add(self, asset_id: bytes, content_hash: bytes, file_hash: bytes, manifest_hash: bytes,
             batch_root: bytes | None = None, siblings: Sequence[bytes] | None = None, *,
-            pdq: bytes | None = None) -> None:
-        """Insert one asset (idempotent on asset id) with the PDQ it is anchored with.
-        Call inside the outbox transaction."""
+            pdq: bytes | None = None, file_name: str | None = None) -> None:
+        """Insert one asset (idempotent on asset id) with the PDQ it is anchored with and
+        the basename of the protected file written for it. Call inside the outbox transaction.
+
+        Raises:
+            ValueError: ``file_name`` is empty, holds a folder, or is longer than MAX_FILE_NAME bytes.
+        """
+        _check_file_name(file_name)
         proof = None if siblings is None else json.dumps([s.hex() for s in siblings])
         self.conn.execute(
-            f"INSERT OR IGNORE INTO assets ({_COLS}) VALUES (?,?,?,?,?,?,?,?)",
-            (asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, datetime.now(UTC).isoformat(), pdq),
+            f"INSERT OR IGNORE INTO assets ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            (asset_id, content_hash, file_hash, manifest_hash, batch_root, proof, datetime.now(UTC).isoformat(), pdq,
+             file_name),
         )
 
     @staticmethod
@@ -87,19 +113,19 @@ class LocalIndex:
         siblings = None if row[5] is None else tuple(bytes.fromhex(s) for s in json.loads(str(row[5])))
         return IndexedAsset(bytes(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]),
                             None if row[4] is None else bytes(row[4]), siblings, str(row[6]),
-                            None if row[7] is None else bytes(row[7]))
+                            None if row[7] is None else bytes(row[7]), None if row[8] is None else str(row[8]))
 
     def get(self, asset_id: bytes) -> IndexedAsset | None:
-        row = self.conn.execute(f"SELECT {_COLS} FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {self._cols} FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
         return None if row is None else self._row(row)
 
     def members(self, root: bytes) -> list[IndexedAsset]:
         """The members of batch ``root`` in the order they were added (the order of its leaves)."""
         return [self._row(r) for r in
-                self.conn.execute(f"SELECT {_COLS} FROM assets WHERE batch_root = ? ORDER BY rowid", (root,))]
+                self.conn.execute(f"SELECT {self._cols} FROM assets WHERE batch_root = ? ORDER BY rowid", (root,))]
 
     def all(self) -> list[IndexedAsset]:
-        return [self._row(r) for r in self.conn.execute(f"SELECT {_COLS} FROM assets ORDER BY created_at")]
+        return [self._row(r) for r in self.conn.execute(f"SELECT {self._cols} FROM assets ORDER BY created_at")]
 
     def add_fingerprint(self, asset_id: bytes, pdq: bytes, quality: int) -> None:
         """Record the PDQ hash (32 bytes) and quality (0..100) of ``asset_id`` (replaces)."""

@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from shield.config import Settings
@@ -151,3 +152,53 @@ def test_audit_lists_every_batch_member_and_cross_checks_the_pdq(ledger: Ledger,
     assert "storage-mismatch" in flagged[single.asset_id].flags
     assert "storage-mismatch" in flagged[members[1].asset_id].flags
     assert "storage-mismatch" not in flagged[members[0].asset_id].flags
+
+
+def test_audit_names_the_protected_file_of_our_entries(ledger: Ledger, other_ledger: Ledger, w3: Web3,
+                                                       settings: Settings) -> None:
+    """The local index keeps each output file's name; audit shows it for our records, batch
+    members and queued entries, never for another publisher's entry under the same asset id."""
+    from shield.commands.audit import _table
+
+    single, members, squatted, queued, bare = _req(), [_req() for _ in range(2)], _req(), _req(), _req()
+    other_ledger.anchor(dataclasses.replace(squatted, content_hash=os.urandom(32)))  # their hashes, our asset id
+    ledger.enqueue(single, file_name="beach.shield.png")
+    ledger.enqueue(squatted, file_name="squatted.shield.png")
+    ledger.enqueue_batch(members, file_names=["dune-1.shield.webp", None])
+    ledger.enqueue(bare)  # anchored before file names were kept
+    ledger.drain()
+    client, ledger.client = ledger.client, None
+    ledger.enqueue(queued, file_name="later.shield.png")
+    ledger.client = client
+
+    def names(lg: Ledger) -> dict[tuple[str, bytes | None, str | None], str | None]:
+        return {(e.kind, e.asset_id, e.publisher): e.file_name for e in audit(settings, lg).entries}
+
+    me, them = ledger.account.address, other_ledger.account.address  # type: ignore[union-attr]
+    expected = {
+        ("record", single.asset_id, me): "beach.shield.png",
+        ("record", squatted.asset_id, me): "squatted.shield.png",
+        ("record", squatted.asset_id, them): None,
+        ("batch-member", members[0].asset_id, me): "dune-1.shield.webp",
+        ("batch-member", members[1].asset_id, me): None,
+        ("record", bare.asset_id, me): None,
+        ("local", queued.asset_id, None): "later.shield.png",
+    }
+    got = names(ledger)
+    assert {k: got[k] for k in expected} == expected
+    # `shield audit` opens the ledger without an account: same names (the entry matching the
+    # index's hashes or batch is ours), still none for the other publisher's.
+    reader = open_ledger(settings.with_chain(chain_id=None, registry=ledger.registry_address), None, w3=w3)
+    try:
+        got = names(reader)
+        assert {k: got[k] for k in expected} == expected
+        table = _table(audit(settings, reader).entries)
+    finally:
+        reader.close()
+    assert table[0].split()[:3] == ["kind", "id", "/"] and "file" in table[0].split()
+    [line] = [x for x in table if x.startswith("record") and single.asset_id.hex() in x]
+    assert "beach.shield.png" in line
+    [line] = [x for x in table if them in x and x.startswith("record")]
+    assert " - " in line and ".shield." not in line
+    with pytest.raises(ValueError, match="one file name"):
+        ledger.enqueue_batch([_req()], file_names=["a.png", "b.png"])
