@@ -31,6 +31,7 @@ from shield.ledger.index import LocalIndex
 from shield.ledger.merkle import build_tree, commitment, leaf_hash, pack_members
 from shield.ledger.outbox import Outbox, OutboxItem, open_db
 from shield.ledger.proof import make_proof, proof_message, sign_p256_raw
+from shield.ledger.reader import devnet_stopped_error
 from shield.ledger.reads import ChainReads, RegistryReads
 from shield.ledger.types import AnchorOutcome, AnchorRequest, AnchorStatus, PublisherKeys
 
@@ -96,6 +97,8 @@ class Ledger(RegistryReads):
             devnet = Devnet(self.settings)
             if embedded and start_devnet:
                 devnet.start()
+            elif embedded and devnet.pid() is None:
+                raise devnet_stopped_error(self.settings, devnet.url)
             w3 = connect(self.settings.chain.rpc_url or devnet.url)
         client = RegistryClient(w3, "0x" + "00" * 20, self.artifact, self.account)
         chain_id = client.check_chain_id(self.settings.chain.chain_id)
@@ -234,22 +237,34 @@ class Ledger(RegistryReads):
         """Keep the PDQ fingerprint of ``asset_id`` in the local index (not on chain)."""
         self.index.add_fingerprint(asset_id, pdq, quality)  # autocommit connection
 
-    def enqueue(self, req: AnchorRequest) -> None:
-        """Commit ``req`` to the outbox (durable before any send). Idempotent on asset id."""
+    def enqueue(self, req: AnchorRequest, *, file_name: str | None = None) -> None:
+        """Commit ``req`` to the outbox (durable before any send). Idempotent on asset id.
+
+        Args:
+            file_name: basename of the protected file, kept in the local index (``shield audit``).
+        """
         with self.outbox.transaction():
-            self.index.add(*req.fields, pdq=req.pdq)
+            self.index.add(*req.fields, pdq=req.pdq, file_name=file_name)
             self.outbox.add("record", req.asset_id, {})
 
-    def enqueue_batch(self, reqs: Sequence[AnchorRequest]) -> bytes:
-        """Commit a Merkle batch of ``reqs`` (one root on chain); return the root."""
+    def enqueue_batch(self, reqs: Sequence[AnchorRequest], *,
+                      file_names: Sequence[str | None] | None = None) -> bytes:
+        """Commit a Merkle batch of ``reqs`` (one root on chain); return the root.
+
+        Args:
+            file_names: per request, the basename of its protected file (see :meth:`enqueue`).
+        """
         if not reqs:
             raise ValueError("enqueue_batch needs at least one request")
         if len({r.asset_id for r in reqs}) != len(reqs):
             raise ValueError("duplicate asset id in batch")
+        names: list[str | None] = [None] * len(reqs) if file_names is None else list(file_names)
+        if len(names) != len(reqs):
+            raise ValueError("enqueue_batch needs one file name (or None) per request")
         root, paths = build_tree([leaf_hash(*r.fields, r.pdq) for r in reqs])
         with self.outbox.transaction():
-            for req, path in zip(reqs, paths, strict=True):
-                self.index.add(*req.fields, batch_root=root, siblings=path, pdq=req.pdq)
+            for req, path, name in zip(reqs, paths, names, strict=True):
+                self.index.add(*req.fields, batch_root=root, siblings=path, pdq=req.pdq, file_name=name)
             self.outbox.add("batch", root, {"count": len(reqs)})
         return root
 

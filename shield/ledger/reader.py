@@ -15,9 +15,20 @@ from shield.ledger.index import LocalIndex
 from shield.ledger.outbox import Outbox
 from shield.ledger.reads import ChainReads, RegistryReads
 
-__all__ = ["LedgerReader", "open_reader", "RegistryReads", "ChainReads"]
+__all__ = ["LedgerReader", "open_reader", "RegistryReads", "ChainReads", "devnet_stopped_error", "DEVNET_FIX"]
 
 log = logging.getLogger(__name__)
+
+#: What to do when this home's embedded devnet does not answer.
+DEVNET_FIX = "run `shield chain up` to start the local devnet (or set SHIELD_RPC_URL to a node)"
+
+
+def devnet_stopped_error(settings: Settings, url: str) -> ChainUnavailableError:
+    """The error of a read while this home's embedded devnet is not running. Its port is
+    then not asked at all: another home's node may listen there, and its chain is not this
+    home's (its answers would read as "registry not on chain")."""
+    return ChainUnavailableError(f"the local devnet of the home {settings.home} is not running ({url})",
+                                 fix=DEVNET_FIX)
 
 class LedgerReader(RegistryReads):
     """A read-only ledger over the standard-library JSON-RPC client (see :func:`open_reader`)."""
@@ -58,8 +69,11 @@ class LedgerReader(RegistryReads):
 
         chain = self.settings.chain
         if chain.embedded:
-            url = Devnet(self.settings).url
-            fix = "run `shield chain up` to start the local devnet (or set SHIELD_RPC_URL to a node)"
+            devnet = Devnet(self.settings)
+            url, fix = devnet.url, DEVNET_FIX
+            _, running = devnet._recorded_pid()  # read only: pid() would clear a stale pid file
+            if not running:
+                raise devnet_stopped_error(self.settings, url)
         else:
             url, fix = str(chain.rpc_url), "check SHIELD_RPC_URL and that the node is up"
         rpc = JsonRpc(url, timeout_s=timeout_s, fix=fix)

@@ -95,7 +95,12 @@ def test_reader_from_another_home_finds_by_fingerprint(chain: tuple[Settings, Le
                                                        tmp_path: Path) -> None:
     cfg, ledger, reqs = chain
     other = dataclasses.replace(cfg, home=tmp_path / "elsewhere").with_chain(registry=ledger.registry_address)
-    reader = open_reader(other)
+    # Its own (stopped) devnet has the same port: the node there is not its chain, not asked.
+    stopped = open_reader(other)
+    assert isinstance(stopped.unavailable, ChainUnavailableError) and "is not running" in str(stopped.unavailable)
+    stopped.close()
+    # Elsewhere a verifier names the publisher's node.
+    reader = open_reader(other.with_chain(rpc_url=Devnet(cfg).url, chain_id=31337))
     try:
         assert reader.online and reader.index is None
         # No record of the deployment in this home: the registry says where its history starts.
