@@ -35,7 +35,9 @@ def _pct(value: float | None) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The summary as the markdown tables of bench/README.md."""
+    """The summary as the markdown tables of bench/README.md (a run without the baseline: :func:`budget_markdown`)."""
+    if "baseline_summary" not in report:
+        return budget_markdown(report)
     s, b = report["summary"], report["baseline_summary"]
     keys = ("disruption", "disruption_jpeg90", "disruption_jpeg75", "disruption_jpeg50", "disruption_resize50")
     lines = [
@@ -55,6 +57,38 @@ def markdown(report: dict[str, Any]) -> str:
         cells = " | ".join(_pct(v[k]) for k in keys)
         base = b["pipeline"][name]
         lines.append(f"| **pipeline {name}** | all stages | | {cells} | {_pct(base['disruption'])} | {_pct(base['disruption_jpeg75'])} |")
+    return "\n".join(lines)
+
+
+_KEYS = ("disruption", "disruption_jpeg90", "disruption_jpeg75", "disruption_jpeg50", "disruption_resize50")
+
+
+def _rows(block: dict[str, Any], label: str) -> list[str]:
+    lines = []
+    for name, v in block.items():
+        if isinstance(v, dict) and "role" in v:
+            kind = "attacked" if v["attacked"] else "held out" if v.get("held_out") else "not attacked"
+            lines.append(f"| {label} | {name} | {kind} | " + " | ".join(_pct(v[k]) for k in _KEYS) + " |")
+    for name, v in block["pipeline"].items():
+        lines.append(f"| {label} | **pipeline {name}** | all stages | " + " | ".join(_pct(v[k]) for k in _KEYS) + " |")
+    return lines
+
+
+def budget_markdown(report: dict[str, Any]) -> str:
+    """Quality, visibility and break rates of a run without the baseline, and after the marks when measured."""
+    blocks = {"protected": report["summary"]}
+    if "marked_summary" in report:
+        blocks["+ marks"] = report["marked_summary"]
+    lines = ["| | PSNR dB (min) | SSIM | mean abs Cb, Cr | local luma, chroma | grid 8 px | grid modulation |", "|---|---|---|---|---|---|---|"]
+    for label, s in blocks.items():
+        v = s.get("visibility", {})
+        lines.append(
+            f"| {label} | {s['psnr']:.1f} ({s['psnr_min']:.1f}) | {s['ssim']:.3f} | {v.get('cb', 0):.2f}, {v.get('cr', 0):.2f} | "
+            f"{v.get('local_luma', 0):.2f}, {v.get('local_chroma', 0):.2f} | {v.get('grid8', 0):.2f} | {100 * v.get('grid_modulation', 0):.0f}% |"
+        )
+    lines += ["", "| | network | | none | JPEG 90 | JPEG 75 | JPEG 50 | 0.5x |", "|---|---|---|---|---|---|---|---|"]
+    for label, s in blocks.items():
+        lines += _rows(s, label)
     return "\n".join(lines)
 
 

@@ -50,6 +50,8 @@ class Shaping:
         floor: budget scale on perfectly smooth areas, in (0, 1].
         tau: local luma standard deviation (in [0,1] units) at which the full budget applies.
         window: side of the square over which the local contrast is measured (odd).
+        weighted_rms: measure the RMS budget on the perturbation divided by the JND
+            scale, so energy on smooth skin costs up to 1/floor^2 more than in texture.
     """
 
     chroma: float = 0.25
@@ -57,6 +59,7 @@ class Shaping:
     floor: float = 0.3
     tau: float = 0.04
     window: int = 7
+    weighted_rms: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.chroma <= 1:

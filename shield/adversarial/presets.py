@@ -125,10 +125,11 @@ class Preset:
 #: The perceptual shaping of every preset (``shield.adversarial.perceptual``): luma
 #: carries the perturbation (chroma capped at a quarter of luma), the perturbation's
 #: local mean (Gaussian, 8 px) is removed, and the cap is scaled by local contrast down
-#: to 0.3 on smooth skin. Chosen on two tuning photos (deepface_img13 and img20 are in the
+#: to 0.3 on smooth skin, where energy also costs more under the RMS budget (measured on
+#: the JND-scaled perturbation: up to 11x). Chosen on two tuning photos (deepface_img13 and img20 are in the
 #: held-out ten; measured: a floor of 0.1 or a 4 px high-pass lost the face-api.js
 #: pipeline on one of them).
-PERCEPTUAL = Shaping(chroma=0.25, highpass_sigma=8.0, floor=0.3, tau=0.04, window=7)
+PERCEPTUAL = Shaping(chroma=0.25, highpass_sigma=8.0, floor=0.3, tau=0.04, window=7, weighted_rms=True)
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {

@@ -288,6 +288,13 @@ def _budget(x: torch.Tensor, mask: torch.Tensor, preset: Preset) -> torch.Tensor
     return budget * texture_mask(x) if preset.perceptual else budget
 
 
+def _rms_weight(x: torch.Tensor, preset: Preset) -> torch.Tensor | None:
+    s = preset.shaping
+    if s is None or not s.weighted_rms:
+        return None
+    return jnd_scale(x, floor=s.floor, tau=s.tau, window=s.window)
+
+
 def protect_tensor_region(
     x: torch.Tensor,
     region: _Region,
@@ -338,6 +345,7 @@ def _attack(
         eot_samples=preset.eot_samples,
         rms=preset.rms,
         shape=shaper(preset.shaping, budget.to(x.device)) if preset.shaping is not None else None,
+        rms_weight=_rms_weight(x, preset),
         device=x.device,
     )
     log.debug("attack %r with %r", attack, objective)

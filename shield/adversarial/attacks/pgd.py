@@ -39,6 +39,9 @@ class PGD(Attack):
         momentum: MI-FGSM decay factor (0 disables it).
         eot: random transformations applied before the objective at every step.
         eot_samples: transformations averaged per step (>= 1).
+        rms_weight: optional per-pixel weight (broadcastable to the input, > 0) of the RMS
+            budget: the RMS is measured on ``delta / rms_weight``, so energy costs more
+            where the weight is low (a perceptual L2 norm).
         shape: optional map applied to the perturbation at the start and after every
             step, before the L-inf and RMS projections (the perceptual shaping of
             ``shield.adversarial.perceptual``: no low frequencies, luma-dominant).
@@ -63,6 +66,7 @@ class PGD(Attack):
         eot_samples: int = 1,
         rms: float | None = None,
         shape: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        rms_weight: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         super().__init__(objective, device=device)
@@ -87,6 +91,7 @@ class PGD(Attack):
         self.eot_samples = eot_samples
         self.rms = rms
         self.shape = shape
+        self.rms_weight = rms_weight
 
     def _hyperparameters(self) -> dict[str, object]:
         return {
@@ -146,7 +151,8 @@ class PGD(Attack):
                 delta = torch.maximum(torch.minimum(delta, eps), -eps)
                 delta = (x + delta).clamp(0, 1) - x
                 if self.rms is not None:
-                    delta = delta * (self.rms / _rms(delta).clamp_min(1e-12)).clamp(max=1.0)
+                    measured = delta if self.rms_weight is None else delta / self.rms_weight.to(delta)
+                    delta = delta * (self.rms / _rms(measured).clamp_min(1e-12)).clamp(max=1.0)
             if on_step is not None:
                 on_step(step, self.steps, float(score.detach()))
         return (x + delta).detach()

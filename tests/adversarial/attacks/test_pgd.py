@@ -142,3 +142,19 @@ def test_the_shape_map_runs_at_the_start_and_after_every_step() -> None:
     assert len(calls) == 5 and float(delta.abs().max()) > 0
     assert torch.allclose(delta[:, 0], delta[:, 1]) and torch.allclose(delta[:, 1], delta[:, 2])
     assert "shape=True" in repr(attack)
+
+
+def test_a_weighted_rms_budget_is_measured_on_the_weighted_perturbation() -> None:
+    x = _image(3)
+    weight = torch.ones_like(x[:, :1])
+    weight[..., :, :12] = 0.25  # energy on the left half costs 16x
+    plain = PGD(_Distortion(_Generator(), x), eps=8 / 255, alpha=2 / 255, steps=6, rms=2 / 255)
+    weighted = PGD(_Distortion(_Generator(), x), eps=8 / 255, alpha=2 / 255, steps=6, rms=2 / 255, rms_weight=weight)
+    delta_plain = plain(x, gen=torch.Generator().manual_seed(0)) - x
+    delta_weighted = weighted(x, gen=torch.Generator().manual_seed(0)) - x
+
+    def weighted_rms(d: torch.Tensor) -> float:
+        return float((d / weight).pow(2).mean().sqrt())
+
+    assert weighted_rms(delta_weighted) <= 2 / 255 + 1e-6 < weighted_rms(delta_plain)
+    assert float(delta_weighted.abs().max()) > 0
