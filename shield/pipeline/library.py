@@ -546,10 +546,11 @@ class _Committer:
         for r in rows:  # as protect_files does: the fingerprint joins the local index before the anchor
             if r.fingerprint is not None and r.request in fresh:
                 self.ledger.record_fingerprint(r.request.asset_id, *r.fingerprint)
+        names = [Path(r.output).name for r in rows if r.request in fresh]  # the index names each file (audit)
         if len(fresh) > 1:
-            self.ledger.enqueue_batch(fresh)
+            self.ledger.enqueue_batch(fresh, file_names=names)
         elif fresh:
-            self.ledger.enqueue(fresh[0])
+            self.ledger.enqueue(fresh[0], file_name=names[0])
         self.manifest.mark([r.output for r in rows], "enqueued")
         for row in rows:
             self._move(row)
