@@ -523,11 +523,12 @@ def _anchor_all(prepared: list[_Prepared], ledger: Any, ledger_note: str, option
     for p in prepared:
         if p.fingerprint is not None:
             ledger.record_fingerprint(p.request.asset_id, p.fingerprint.value, p.fingerprint.quality)
+    names = [p.outcome.output.name for p in prepared]  # the index names each file (shield audit)
     if options.batch and len(requests) > 1:
-        ledger.enqueue_batch(requests)
+        ledger.enqueue_batch(requests, file_names=names)
     else:
-        for req in requests:
-            ledger.enqueue(req)
+        for req, name in zip(requests, names, strict=True):
+            ledger.enqueue(req, file_name=name)
     by_id = {o.asset_id: o for o in ledger.drain()}
     for p in prepared:
         o = by_id.get(p.request.asset_id)
