@@ -58,10 +58,15 @@ def victim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victim]:
 
 
 def attacker(victim_settings: Settings, root: Path, registry: str, name: str = "mallory") -> Ledger:
-    """A second funded account with its own home and keys, on the victim's chain and registry."""
+    """A second funded account with its own home and keys, on the victim's node (named by
+    its URL: the attacker's own home runs no devnet) and registry."""
+    from shield.ledger.deployment import fund_on_devnet
+
     cfg = dataclasses.replace(victim_settings, home=root / f"{name}-home", keys_dir=root / f"{name}-keys")
-    cfg = cfg.with_chain(registry=registry)
-    return open_ledger(cfg, secrets.token_bytes(32), start_devnet=False, publisher_keys=make_keys(name))
+    cfg = cfg.with_chain(rpc_url=Devnet(victim_settings).url, chain_id=31337, registry=registry)
+    ledger = open_ledger(cfg, secrets.token_bytes(32), publisher_keys=make_keys(name))
+    fund_on_devnet(ledger._online().w3, ledger._online().sender)
+    return ledger
 
 
 def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
