@@ -21,9 +21,9 @@ __all__ = ["render_tamper_map", "tamper_map_caption", "LEGEND"]
 
 #: The legend's entries: swatch colour and label, in the order shown.
 LEGEND = (
-    ((255, 255, 255), "intact (shown as is)"),
-    ((230, 20, 20), "changed since signing"),
-    ((128, 128, 128), "not covered (crop border, cannot be checked)"),
+    ((255, 255, 255), "intact (as is)"),
+    ((230, 20, 20), "changed"),
+    ((128, 128, 128), "not covered (crop border)"),
 )
 _STRIP_BG = (24, 24, 24)
 _STRIP_FG = (240, 240, 240)

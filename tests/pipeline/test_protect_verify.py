@@ -119,7 +119,7 @@ def test_painted_square_is_modified_and_located(published: Any, tmp_path: Path) 
         assert y - BLOCK_SIZE <= r.y and r.y + r.height <= y + side + BLOCK_SIZE, r
     assert 0.9 < report.watermark.intact_fraction < 1.0
     with Image.open(tamper_map) as im:
-        assert im.size == (512, 512)
+        assert im.width == 512 and 512 + 30 <= im.height <= 512 + 90  # the photo, then the legend strip
 
 
 # ---------------------------------------------------------------------------- stripped / unknown
