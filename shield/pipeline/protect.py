@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shield.config import Settings
 from shield.errors import InputError, LedgerError, OutputError
@@ -102,6 +102,7 @@ class StageTiming:
 
 
 StageCallback = Callable[[StageEvent], None]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class ProtectOptions:
         ingredient: embed the original as a C2PA ingredient.
         overwrite: replace an existing output file (never an input).
         seed: seeds the perturbation's random start, for reproducible runs.
-        output_format: ``png`` or ``webp`` (lossless WebP, about 30% smaller).
+        output_format: ``png`` or ``webp`` (lossless WebP, 22-35% smaller on the shared photos).
     """
 
     outdir: Path | None = None
@@ -233,7 +234,7 @@ class _Stages:
         self._emit(StageEvent(self.photo, self.current, StageState.FINISHED, seconds=seconds, detail=detail))
         self.current = None
 
-    def run(self, stage: Stage, fn: Callable[[], Any], detail: str = "") -> Any:
+    def run(self, stage: Stage, fn: Callable[[], _T], detail: str = "") -> _T:
         """``fn()`` as one whole stage."""
         self.start(stage)
         value = fn()
