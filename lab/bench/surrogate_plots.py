@@ -103,6 +103,9 @@ def plot_tradeoff(doc: dict[str, Any], out: Path) -> None:
     axes[2].axhline(0.05, color="grey", lw=0.8)
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=6)
+    if step_pts:
+        axes[2].legend(fontsize=6)
+        axes[2].set_title("steps at the same budget", fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
