@@ -35,7 +35,7 @@ def home_line(cfg: Settings) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, paths, bytes and datetimes -> plain JSON values."""
+    """Dataclasses, enums, paths, bytes (plain hex, no 0x: the form the text output prints) and datetimes -> JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
     if isinstance(value, enum.Enum):
@@ -43,7 +43,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
+        return bytes(value).hex()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):

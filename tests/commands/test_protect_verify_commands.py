@@ -363,7 +363,7 @@ def test_chain_down_queues_then_anchor_pending_sends(shell: Shell) -> None:
 
     code, sent = shell.json("anchor", "--pending")
     assert code == 0, sent
-    assert [(o["asset_id"], o["status"]) for o in sent["outcomes"]] == [("0x" + entry["asset_id"], "anchored")]
+    assert [(o["asset_id"], o["status"]) for o in sent["outcomes"]] == [(entry["asset_id"], "anchored")]
     again = shell("anchor", "--pending")
     assert again.returncode == 0 and "nothing queued" in again.stderr
 

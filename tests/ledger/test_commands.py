@@ -45,7 +45,7 @@ def test_chain_anchor_audit_cli(settings: Settings, free_port: int) -> None:
         report = json.loads(out.output)
         assert report["contract"] == registry
         [entry] = [e for e in report["entries"] if e["kind"] == "record"]
-        assert entry["asset_id"] == "0x" + req.asset_id.hex() and entry["flags"] == []
+        assert entry["asset_id"] == req.asset_id.hex() and entry["flags"] == []
         [pub] = [e for e in report["entries"] if e["kind"] == "publisher"]
         assert pub["publisher"] == keys.eth_address and pub["flags"] == []
         none = runner.invoke(cli, ["audit", "--json", "--publisher", "0x" + "11" * 20], env=env, catch_exceptions=False)
