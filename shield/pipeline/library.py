@@ -41,6 +41,9 @@ from shield.errors import ConfigError, InputError
 from shield.imaging.formats import EXTENSIONS
 from shield.pipeline.protect import OUTPUT_SUFFIX, ProtectOptions, ProtectOutcome
 
+#: outputs of a single-photo or library run (PNG or lossless WebP), never taken as inputs
+_OUTPUTS = (OUTPUT_SUFFIX, ".shield.webp")
+
 __all__ = [
     "LibraryOptions", "LibraryEvent", "LibraryFailure", "LibraryReport", "RayNotInstalledError",
     "find_photos", "protect_library", "RUN_DIR", "MAX_TRANSFER_BYTES",
@@ -140,7 +143,7 @@ class LibraryReport:
 def find_photos(inputs: Sequence[Path], outdir: Path, *, recursive: bool = False) -> list[tuple[Path, str]]:
     """(photo, output path relative to ``outdir``) for each image under ``inputs``, sorted.
 
-    Folder inputs give their images (by extension; hidden files, ``*.shield.png`` outputs and
+    Folder inputs give their images (by extension; hidden files, ``*.shield.png`` / ``*.shield.webp`` outputs and
     ``outdir`` itself are left out), mirrored below ``outdir``; file inputs go to its top.
 
     Raises:
@@ -166,7 +169,7 @@ def _walk(root: Path, recursive: bool, skip: Path) -> Iterator[Path]:
         if entry.is_dir():
             if recursive and entry.resolve() != skip:
                 yield from _walk(entry, recursive, skip)
-        elif entry.suffix.lower() in EXTENSIONS and not entry.name.endswith(OUTPUT_SUFFIX):
+        elif entry.suffix.lower() in EXTENSIONS and not entry.name.lower().endswith(_OUTPUTS):
             yield entry
 
 

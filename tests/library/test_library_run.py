@@ -59,7 +59,7 @@ def _run_assets(outdir: Path) -> dict[str, tuple[str, bytes]]:
 
 def test_find_photos_mirrors_folders_and_skips_outputs(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
-    for rel in ("a.jpg", "b.PNG", "notes.txt", ".hidden.jpg", "a.shield.png", "sub/c.webp", "sub/deeper/d.tif"):
+    for rel in ("a.jpg", "b.PNG", "notes.txt", ".hidden.jpg", "a.shield.png", "b.shield.webp", "sub/c.webp", "sub/deeper/d.tif"):
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         (lib / rel).write_bytes(b"x")
     out = lib / "out"
