@@ -10,7 +10,8 @@ after the attack do not weaken it (bench/README.md, "Invisible perturbation")::
     done
 
 ``--budget previous`` runs the same preset without perceptual shaping (the texture-
-scaled RGB budget it had before). Parts are merged with bench/protection_merge.py.
+scaled RGB budget it had before); ``--rms`` changes its RMS budget (in 1/255 units).
+Parts are merged with bench/protection_merge.py.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-marks", action="store_true")
     parser.add_argument("--with-baseline", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rms", type=float, default=None, help="RMS budget in 1/255 units instead of the preset's")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     preset = get_preset(args.strength)
     if args.budget == "previous":
         preset = replace(preset, shaping=None)
+    if args.rms is not None:
+        preset = replace(preset, name=f"{preset.name}-rms{args.rms:g}", rms=args.rms / 255)
     attacked = load_ensemble(dict(preset.weights), "cpu")
     measured = load_ensemble({n: 1.0 for n in names() if n in HELD_OUT and n not in {t.name for t in attacked}}, "cpu")
     front_ends: dict[str, FrontEnd] = {"mtcnn+dlib": MtcnnDlib("cpu"), "face-api.js": FaceApi("cpu")}
