@@ -98,6 +98,8 @@ class C2paEvidence:
     is stored next to it, so anyone with the folder can sign as this publisher).
     ``ledger_chain_id`` / ``ledger_registry`` / ``ledger_publisher``: where the signed
     manifest says the photo is anchored (None without a manifest that says so).
+    ``asset_id``: the asset id shield's assertion in the manifest names (hex, no ``0x``),
+    read whether or not the manifest validates; None without one.
     """
 
     state: str
@@ -110,6 +112,23 @@ class C2paEvidence:
     ledger_chain_id: int | None = None
     ledger_registry: str | None = None
     ledger_publisher: str | None = None
+    asset_id: str | None = None
+
+    @property
+    def bytes_changed(self) -> bool:
+        """The publisher's signature over the manifest holds, but the image bytes differ
+        from the signed ones (the data hash is the only check that failed): the picture
+        was re-encoded or edited after signing, or the manifest was copied onto another.
+        """
+        failures = {c.code for c in self.codes if c.severity == "failure"} - {_UNTRUSTED}
+        signed = any(c.code == _SIGNATURE_VALID and c.severity == "info" for c in self.codes)
+        return self.state == "invalid" and signed and failures == {_DATA_HASH_MISMATCH}
+
+
+#: C2PA status codes (C2PA 2.x "Validation") that ``C2paEvidence.bytes_changed`` reads.
+_SIGNATURE_VALID = "claimSignature.validated"
+_DATA_HASH_MISMATCH = "assertion.dataHash.mismatch"
+_UNTRUSTED = "signingCredential.untrusted"
 
 
 @dataclass(frozen=True)
@@ -249,13 +268,18 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     only when every available check passes is the photo authentic.
 
     Without manifest and fragile watermark, the soft binding (``soft``: robust mark or
-    fingerprint, see :func:`_decide_soft`) can at best give ``re-encoded-match``.
+    fingerprint, see :func:`_decide_soft`) can at best give ``re-encoded-match``. With a
+    kept manifest whose bytes changed and no fragile watermark, it can give ``re-encoded``
+    (:func:`_decide_kept_manifest`); where it cannot, the manifest's failure decides.
     """
     reasons: list[str] = []
     skipped: list[str] = []
     has_manifest = c2pa.state != "absent"
     if not has_manifest and not wm.present:
         return _decide_soft(soft or SoftBindingEvidence(), ledger, image)
+    kept = _decide_kept_manifest(c2pa, wm, ledger, image, soft)
+    if kept is not None and kept[0] is Verdict.REENCODED:
+        return kept
 
     if wm.status == "tampered":
         n = len(wm.tampered_regions)
@@ -275,8 +299,12 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
         return Verdict.MODIFIED, tuple(rendering), ()
 
     if has_manifest and c2pa.state == "invalid":
-        failures = [c.explanation for c in c2pa.codes if c.severity == "failure"] or ["manifest failed validation"]
+        # The SDK reports one failure per check (two data hashes fail alike): one line each.
+        failures = dict.fromkeys(c.explanation for c in c2pa.codes if c.severity == "failure") or {
+            "manifest failed validation": None}
         reasons.extend(f"C2PA: {f}" for f in failures)
+        if kept is not None:  # why the soft binding does not make it a re-encoded copy
+            reasons.extend(kept[1])
         return Verdict.INVALID, tuple(reasons), ()
     if ledger.reachable and ledger.found:
         mismatch = _ledger_mismatch(ledger, has_manifest)
@@ -364,7 +392,7 @@ def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence,
         return Verdict.UNCHECKED, (
             named,
             f"publisher: {ledger.publisher_signer or 'the registered certificate'} is not in your trust anchors"
-            " (metadata stripped: trust comes from the publisher's registered certificate)"), (
+            " (without a valid manifest, trust comes from the publisher's registered certificate)"), (
             "publisher trust (pass --trust with the publisher's trust anchors)",)
     rendering = _rendering_reasons(image)
     if rendering:
@@ -374,6 +402,45 @@ def _decide_soft(soft: SoftBindingEvidence, ledger: LedgerEvidence,
     return Verdict.REENCODED_MATCH, (
         named + f"; PDQ distance {soft.distance} of 256 bits (same picture up to {soft.threshold})",
         f"publisher: {ledger.publisher_signer}, proves its keys, certificate trusted" + dev,
+    ), ()
+
+
+def _decide_kept_manifest(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
+                          image: ImageEvidence | None, soft: SoftBindingEvidence | None
+                          ) -> tuple[Verdict, tuple[str, ...], tuple[str, ...]] | None:
+    """A re-encoded copy that kept its manifest: ``re-encoded``, or why not; None when the
+    soft binding does not apply (no soft evidence, a fragile watermark to decide, or a
+    manifest that failed otherwise than by its data hash).
+
+    The manifest's signature holds but the bytes changed, and the fragile watermark is
+    gone. The soft binding (:func:`_decide_soft`, the same checks and trust decision as
+    ``re-encoded-match``) must lead to the very asset the manifest names, and the record's
+    publisher must be registered with the certificate that signed the manifest: then the
+    manifest is the publisher's and the whole picture was re-compressed or resized after
+    signing. Never authentic. Any other outcome is returned as INVALID with the reason, for
+    the caller to add to the manifest's own failure.
+    """
+    if soft is None or wm.present or wm.status != "absent" or not c2pa.bytes_changed:
+        return None
+    if not soft.found:
+        return Verdict.INVALID, ("soft binding: no robust mark or fingerprint leads to a published photo"
+                                 + (f" ({soft.explanation})" if soft.explanation else ""),), ()
+    verdict, reasons, skipped = _decide_soft(soft, ledger, image)
+    if verdict is not Verdict.REENCODED_MATCH:
+        return Verdict.INVALID, (*reasons, *(f"soft binding: not checked: {s}" for s in skipped)), ()
+    if soft.asset_id != c2pa.asset_id:
+        return Verdict.INVALID, (f"soft binding: this copy leads to asset {soft.asset_id}, not to the asset "
+                                 f"{c2pa.asset_id or '(none)'} the manifest names: the manifest was copied onto "
+                                 "another picture",), ()
+    if ledger.publisher_consistent is not True:
+        return Verdict.INVALID, ("ledger: the record's publisher is not registered with the certificate that signed"
+                                 " the manifest",), ()
+    signer = c2pa.signer or "an unknown signer"
+    return Verdict.REENCODED, (
+        reencoded_sentence(soft, ledger),
+        *reasons,
+        f"C2PA: the signature by {signer} holds, but the image bytes differ from the signed ones"
+        " (re-compressed or resized after signing)",
     ), ()
 
 
@@ -451,15 +518,29 @@ def visual_match(distance: int) -> str:
 
 def reencoded_match_sentence(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> str:
     """"published by P at T (record R); this copy was re-encoded, ...; visual match S"."""
+    return (f"{_published_by(soft, ledger)}; this copy was re-encoded, so exact integrity "
+            f"cannot be certified; visual match {_match(soft)}")
+
+
+def reencoded_sentence(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> str:
+    """The same for a re-encoded copy that kept the publisher's manifest (``re-encoded``)."""
+    return (f"{_published_by(soft, ledger)}; this copy was re-compressed or resized after signing, so exact "
+            f"integrity cannot be certified; the manifest is the publisher's; visual match {_match(soft)}")
+
+
+def _published_by(soft: SoftBindingEvidence, ledger: LedgerEvidence) -> str:
+    """"published by P at T (record R)"."""
     who = ledger.publisher_signer or ledger.publisher or "an unknown publisher"
     if ledger.publisher_signer and ledger.publisher:
         who = f"{ledger.publisher_signer} ({ledger.publisher})"
     when = ledger.timestamp.isoformat() if ledger.timestamp else "an unknown time"
     record = f"asset {soft.asset_id}" + (f", tx {ledger.tx}" if ledger.tx else "") + (
         f", chain {ledger.chain_id}" if ledger.chain_id is not None else "")
-    match = visual_match(soft.distance) if soft.distance is not None else "unknown"
-    return (f"published by {who} at {when} (record {record}); this copy was re-encoded, so exact integrity "
-            f"cannot be certified; visual match {match}")
+    return f"published by {who} at {when} (record {record})"
+
+
+def _match(soft: SoftBindingEvidence) -> str:
+    return visual_match(soft.distance) if soft.distance is not None else "unknown"
 
 
 def _rendering_reasons(image: ImageEvidence | None) -> list[str]:
@@ -524,9 +605,8 @@ def render_text(report: VerifyReport) -> str:
     lines.append(f"  C2PA       {c.state}" + (f", signed by {c.signer}" if c.signer else "") + (f" at {c.signed_at}" if c.signed_at else ""))
     if c.development or report.ledger.publisher_development:
         lines.append("             DEVELOPMENT KEY: the signer's password is stored with its keys; not proof of a publisher")
-    for code in c.codes:
-        if code.severity != "info":
-            lines.append(f"             - {code.code}: {code.explanation}")
+    for code, explanation in dict.fromkeys((x.code, x.explanation) for x in c.codes if x.severity != "info"):
+        lines.append(f"             - {code}: {explanation}")
     sb = report.soft_binding
     if sb.found:
         how = {"pdq": "perceptual fingerprint"}.get(sb.method or "", f"robust mark {sb.method}")
@@ -570,7 +650,7 @@ def render_text(report: VerifyReport) -> str:
 def _hashes_line(report: VerifyReport) -> str:
     """The hash comparison in words, claiming no match that was not checked."""
     lg = report.ledger
-    if report.soft_binding.found and report.c2pa.state == "absent" and not report.watermark.present:
+    if report.soft_binding.found and not report.watermark.present and report.c2pa.state in ("absent", "invalid"):
         return "hashes not compared (a re-encoded copy cannot have the anchored pixels or bytes)"
     each = {"pixels": lg.pixels_match, "file": lg.file_match, "manifest": lg.manifest_match}
     if lg.hashes_match is None and lg.batch_root:

@@ -12,14 +12,19 @@ the publisher's registered certificate checked against the verifier's trust anch
 the same decision the manifest path takes from the C2PA signature.
 
 A copy with neither manifest nor fragile watermark (re-posted: metadata stripped and
-re-encoded or resized) takes the soft-binding route (issue 19): the robust mark
+re-encoded or resized), or one that kept the manifest but whose bytes changed after
+signing (the signature holds, the data hash does not: a platform that keeps C2PA
+metadata but recompresses), takes the soft-binding route (issue 19): the robust mark
 (shield.softbinding) names an asset id, else the copy's PDQ fingerprint is looked up in
 the local index, else on the ledger (every record carries its PDQ value, covered by its
 on-chain commitment); the named asset's recorded fingerprint (local index, else the
 record's on chain) must lie within MATCH_THRESHOLD bits of the copy's (the mark's key is
 public, so a copied mark alone proves nothing); then its record is looked up under every
 publisher that anchored it and proves its keys. The best possible verdict is
-``re-encoded-match``, the same from any home given the publisher's trust anchors.
+``re-encoded-match``, the same from any home given the publisher's trust anchors; with
+the manifest kept, ``re-encoded`` when the route leads to the asset the manifest names
+and its publisher is the manifest's signer (shield.report.decide), else the manifest's
+own failure stands.
 
 The ledger is read through the light read-only client (shield.ledger.open_reader): no
 web3 import, never a devnet started. A check that cannot run is reported with what to do
@@ -128,7 +133,7 @@ def verify_file(
 
     manifest = _read_c2pa(data, img.format, anchors)
     payload = _read_payload(img.rgb, img.format)
-    if manifest.evidence.state == "absent" and payload.payload is None:
+    if payload.payload is None and (manifest.evidence.state == "absent" or manifest.evidence.bytes_changed):
         return _verify_soft(img.rgb, data, settings, image_ev, manifest.evidence, use_ledger, anchors, ledger)
     asset_id = manifest.asset_id or (payload.payload.asset_id if payload.payload is not None else None)
     if proof_path is None:
@@ -186,6 +191,7 @@ def _read_c2pa(data: bytes, fmt: str, anchors: bytes | None) -> _Manifest:
         signed_at=str(signed_at) if signed_at else None,
         data_hash_ok=not any(c.code.startswith("assertion.dataHash") for c in rep.codes if c.severity == "failure"),
         development=is_development_name(signer),
+        asset_id=rep.shield.asset_id.hex() if rep.shield else None,
     )
     shield_assertion = rep.shield
     asset_id = shield_assertion.asset_id if shield_assertion else None
@@ -359,9 +365,10 @@ def _records(ledger: Ledger, asset_id: bytes, claims: list[PublisherClaim], proo
 
 
 def _record_evidence(ledger: Ledger, claim: PublisherClaim, record: LedgerRecord, anchors: bytes | None,
-                     ignored: tuple[str, ...]) -> LedgerEvidence:
+                     ignored: tuple[str, ...], signer: str | None = None) -> LedgerEvidence:
     """A found record and its publisher, as evidence: the one place both routes build it
-    (hash comparisons are the manifest route's to add)."""
+    (hash comparisons are the manifest route's to add). ``signer``: the certificate
+    fingerprint (hex) of a manifest the copy carries, compared with the publisher's."""
     from shield.ledger.proof import chains_to
     from shield.provenance.certs import is_development_name
 
@@ -383,6 +390,7 @@ def _record_evidence(ledger: Ledger, claim: PublisherClaim, record: LedgerRecord
         publisher_signer=claim.check.subject,
         publisher_development=is_development_name(claim.check.subject),
         ignored_claims=ignored,
+        publisher_consistent=None if signer is None else claim.info.cert_fingerprint.hex() == signer,
     )
 
 
@@ -444,15 +452,17 @@ class _Candidate:
 
 def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: ImageEvidence, c2pa_ev: C2paEvidence,
                  use_ledger: bool, anchors: bytes | None, given: Ledger | None) -> VerifyReport:
-    """The report of a copy without manifest and fragile watermark (module docstring)."""
+    """The report of a copy without fragile watermark, and without manifest or with one
+    whose bytes changed after signing (module docstring)."""
     soft, copy_pdq = _soft_binding(rgb, settings)
+    signer = c2pa_ev.signer_fingerprint
     finding = _OFFLINE if not use_ledger else _NO_ASSET_ID
     if soft.found and soft.asset_id is not None and soft.matched is not False and use_ledger:
-        finding, record = _soft_ledger(settings, bytes.fromhex(soft.asset_id), anchors, given)
+        finding, record = _soft_ledger(settings, bytes.fromhex(soft.asset_id), anchors, given, signer)
         if soft.distance is None and copy_pdq is not None and record is not None:
             soft = _on_chain_distance(soft, copy_pdq, record)
     elif not soft.found and copy_pdq is not None and use_ledger:
-        soft, finding = _fingerprint_route(soft, copy_pdq, settings, anchors, given)
+        soft, finding = _fingerprint_route(soft, copy_pdq, settings, anchors, given, signer)
     elif not soft.found and copy_pdq is not None:
         soft = dataclasses.replace(soft, explanation=soft.explanation + "; --offline: the ledger was not searched")
     wm_ev = WatermarkEvidence(present=False, status="absent",
@@ -462,7 +472,7 @@ def _verify_soft(rgb: np.ndarray, data: bytes, settings: Settings, image_ev: Ima
     verdict, reasons, skipped = decide(c2pa_ev, wm_ev, finding, shown, soft)
     return VerifyReport(
         verdict=verdict,
-        asset_id=soft.asset_id if verdict is not Verdict.NO_PROVENANCE else None,
+        asset_id=c2pa_ev.asset_id or (soft.asset_id if verdict is not Verdict.NO_PROVENANCE else None),
         summary=summary_for(verdict, soft, finding),
         c2pa=c2pa_ev,
         watermark=wm_ev,
@@ -567,8 +577,8 @@ def _on_chain_distance(soft: SoftBindingEvidence, copy_pdq: bytes, record: Ledge
                                explanation="recorded fingerprint read from the ledger record (covered by its commitment)")
 
 
-def _soft_ledger(settings: Settings, asset_id: bytes, anchors: bytes | None,
-                 given: Ledger | None) -> tuple[LedgerEvidence, LedgerRecord | None]:
+def _soft_ledger(settings: Settings, asset_id: bytes, anchors: bytes | None, given: Ledger | None,
+                 signer: str | None) -> tuple[LedgerEvidence, LedgerRecord | None]:
     """The record of ``asset_id`` under a publisher that anchored it and proves its keys."""
     ledger: Ledger | None = None
     try:
@@ -580,11 +590,11 @@ def _soft_ledger(settings: Settings, asset_id: bytes, anchors: bytes | None,
     if not found:
         return _no_record(ledger, ignored), None
     claim, record, _ = found[0]
-    return _record_evidence(ledger, claim, record, anchors, ignored), record
+    return _record_evidence(ledger, claim, record, anchors, ignored, signer), record
 
 
 def _fingerprint_route(soft: SoftBindingEvidence, copy_pdq: bytes, settings: Settings, anchors: bytes | None,
-                       given: Ledger | None) -> tuple[SoftBindingEvidence, LedgerEvidence]:
+                       given: Ledger | None, signer: str | None) -> tuple[SoftBindingEvidence, LedgerEvidence]:
     """No mark and nothing near in the local index: search the ledger's records by the
     copy's fingerprint. Only records of publishers that prove their keys count; among
     them a publisher in the trust anchors comes first (anyone can anchor a fingerprint
@@ -615,4 +625,4 @@ def _fingerprint_route(soft: SoftBindingEvidence, copy_pdq: bytes, settings: Set
     *_, hit, claim = min(ranked, key=lambda r: r[:3])
     found = SoftBindingEvidence(True, hit.record.asset_id.hex(), "pdq", hit.distance, soft.threshold,
                                 "found on the ledger by its fingerprint (covered by the record's commitment)")
-    return found, _record_evidence(ledger, claim, hit.record, anchors, tuple(dict.fromkeys(ignored)))
+    return found, _record_evidence(ledger, claim, hit.record, anchors, tuple(dict.fromkeys(ignored)), signer)
