@@ -11,10 +11,12 @@ import pytest
 
 from shield.commands._common import to_jsonable
 from shield.report import (
+    C2paCode,
     C2paEvidence,
     LedgerEvidence,
     LedgerProblem,
     SoftBindingEvidence,
+    Verdict,
     VerifyReport,
     WatermarkEvidence,
     decide,
@@ -135,3 +137,67 @@ def test_batch_record_without_its_proof_asks_for_it() -> None:
     assert _hash_line(render_text(report)) == "hashes not compared (no Merkle proof of the batch this record is in)"
     [step] = report.next_steps
     assert step.startswith(f"pass --proof PHOTO.proof.json, the Merkle proof of batch {'cd' * 32}")
+
+
+ASSET = "c1" * 16
+ABSENT = WatermarkEvidence(present=False, status="absent")
+_MISMATCH = C2paCode("assertion.dataHash.mismatch", "failure",
+                     "The image bytes differ from the ones that were signed: the image was modified, or the manifest"
+                     " was copied from another image.")
+
+
+def _kept(*codes: C2paCode, asset_id: str = ASSET) -> C2paEvidence:
+    """The manifest of a copy re-encoded after signing: signature valid, data hash not."""
+    signed = (C2paCode("claimSignature.validated", "info", "The publisher's signature over the manifest is valid."),)
+    return C2paEvidence(state="invalid", codes=codes or (_MISMATCH, _MISMATCH) + signed, signer="shield publisher",
+                        signer_fingerprint="ab" * 32, data_hash_ok=False, asset_id=asset_id)
+
+
+def test_kept_manifest_of_a_reencoded_copy_is_reencoded() -> None:
+    report = _report(_kept(), _ledger(publisher_consistent=True), SoftBindingEvidence(True, ASSET, "pdq", 4), ABSENT)
+    assert report.verdict is Verdict.REENCODED and report.exit_code == 1, report.reasons
+    assert report.reasons[0] == (
+        f"published by shield publisher ({PUBLISHER}) at 2026-11-24T00:00:00+00:00 (record asset {ASSET}, tx {TX},"
+        " chain 31337); this copy was re-compressed or resized after signing, so exact integrity cannot be certified;"
+        " the manifest is the publisher's; visual match 98%")
+    text = render_text(report)
+    assert text.count("assertion.dataHash.mismatch") == 1 and report.next_steps == ()
+    assert _hash_line(text).startswith("hashes not compared (a re-encoded copy")
+
+
+@pytest.mark.parametrize(("soft", "ledger", "why"), [
+    (SoftBindingEvidence(True, "d2" * 16, "shield.sstile.v1", 2), _ledger(publisher_consistent=True),
+     "not to the asset"),
+    (SoftBindingEvidence(True, ASSET, "shield.sstile.v1", 120), _ledger(publisher_consistent=True),
+     "does not look like the recorded one"),
+    (SoftBindingEvidence(True, ASSET, "pdq", 4), _ledger(publisher_consistent=False),
+     "not registered with the certificate that signed the manifest"),
+    (SoftBindingEvidence(True, ASSET, "pdq", 4), _ledger(publisher_consistent=True, revoked=True), "revoked"),
+    (SoftBindingEvidence(True, ASSET, "pdq", 4), _ledger(publisher_consistent=True, publisher_trusted=False),
+     "not in your trust anchors"),
+    (SoftBindingEvidence(True, ASSET, "pdq", 4), _ledger(publisher_consistent=True, publisher_proven=False),
+     "cannot prove"),
+    (SoftBindingEvidence(explanation="no robust mark read"), _ledger(publisher_consistent=True), "no robust mark"),
+], ids=["other-asset", "far-pdq", "other-signer", "revoked", "untrusted", "unproven", "nothing-found"])
+def test_kept_manifest_stays_invalid_unless_it_all_holds(soft: SoftBindingEvidence, ledger: LedgerEvidence,
+                                                        why: str) -> None:
+    verdict, reasons, _ = decide(_kept(), ABSENT, ledger, None, soft)
+    assert verdict is Verdict.INVALID, reasons
+    assert reasons[0].startswith("C2PA: The image bytes differ") and not reasons[1].startswith("C2PA: ")
+    assert any(why in r for r in reasons), reasons
+
+
+def test_a_forged_signature_is_not_a_reencoded_copy() -> None:
+    forged = C2paCode("claimSignature.mismatch", "failure", "The signature does not match the manifest.")
+    c2pa = _kept(_MISMATCH, forged)
+    assert not c2pa.bytes_changed
+    verdict, reasons, _ = decide(c2pa, ABSENT, _ledger(publisher_consistent=True),
+                                 None, SoftBindingEvidence(True, ASSET, "pdq", 4))
+    assert verdict is Verdict.INVALID and len(reasons) == 2, reasons
+
+
+def test_repeated_c2pa_failures_are_said_once() -> None:
+    report = _report(_kept(_MISMATCH, _MISMATCH), _ledger(), None, ABSENT)
+    assert report.verdict is Verdict.INVALID
+    assert report.reasons == ("C2PA: " + _MISMATCH.explanation,)
+    assert render_text(report).count(_MISMATCH.code) == 1
