@@ -512,7 +512,7 @@ def run_tradeoff(
     clip_kp = {name: [f.keypoints(fr) for fr in clip_frames] for name, f in fomms.items()}
     variants: list[tuple[str, float, Preset]] = []
     for v in eps_values:
-        variants.append(("linf", v, replace(base, eps=v, rms=None, alpha=v / 4, perceptual=False)))
+        variants.append(("linf", v, replace(base, eps=v, rms=None, alpha=v / 4, perceptual=False, shaping=None)))
         variants.append(("l2", v, replace(base, eps=min(1.0, 4 * v), rms=v, alpha=v / 4, perceptual=True)))
     for steps in steps_values:
         variants.append(("steps", float(steps), replace(base, steps=steps)))

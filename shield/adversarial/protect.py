@@ -161,7 +161,9 @@ class ProtectionResult:
             "params": self.params,
             "psnr": round(self.psnr, 3),
             "ssim": round(self.ssim, 5),
-            "faces": len(self.faces),
+            # a whole-frame run protected no face: it says so rather than counting the frame as one
+            "faces": 0 if self.params.get("whole_frame") else len(self.faces),
+            "whole_frame": bool(self.params.get("whole_frame")),
             "self_check": {k: {**asdict(v), "disruption": round(v.disruption, 4)} for k, v in self.self_check.items()},
             "stages": [
                 {name: {"broken": v.broken, "measure": round(v.measure, 5), "what": v.what} for name, v in face.stages.items()}

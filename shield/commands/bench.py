@@ -39,6 +39,7 @@ def bench() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the protection runs.")
 @click.option("--device", default=None, help="torch device (default: SHIELD_DEVICE, else cpu).")
 @click.option("--all-models", is_flag=True, help="Also measure the networks this preset does not attack that are not held out (other presets' targets, surrogates).")
+@click.option("--with-marks", is_flag=True, help="Apply the robust soft-binding mark and the fragile watermark after the attack, as shield protect does, before the break tests.")
 @click.option("--tradeoff-rms", default=None, help="Instead of the main run: comma-separated RMS budgets in 1/255 units; our preset only, no JPEG 90/50; a break-rate-vs-PSNR curve.")
 def protection(
     photos_dir: Path,
@@ -51,6 +52,7 @@ def protection(
     seed: int,
     device: str | None,
     all_models: bool,
+    with_marks: bool,
     tradeoff_rms: str | None,
 ) -> None:
     """Protect photos and run every network's break test, ours vs Ruiz et al. 2020, white-box and held out."""
@@ -99,7 +101,7 @@ def protection(
         return
     report = run_harness(
         photos, attacked=attacked, measured=measured, front_ends=front_ends,
-        config=HarnessConfig(strength=strength, seed=seed), progress=lambda name: notice(f"evaluated {name}"), keep_images=grids,
+        config=HarnessConfig(strength=strength, seed=seed, with_marks=with_marks), progress=lambda name: notice(f"evaluated {name}"), keep_images=grids,
     )  # fmt: skip
     report = {"command": _command(), **report}
     if json_out is not None:
