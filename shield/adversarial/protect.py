@@ -213,13 +213,7 @@ def texture_mask(x: torch.Tensor, *, floor: float = 0.5, tau: float = 0.05, wind
     ``clamp(local_std / tau, floor, 1)`` with the standard deviation of luma (BT.601) over
     a ``window`` square.
     """
-    luma = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
-    pad = window // 2
-    lp = F.pad(luma, (pad, pad, pad, pad), mode="replicate")
-    mean = F.avg_pool2d(lp, window, stride=1)
-    sq = F.avg_pool2d(lp * lp, window, stride=1)
-    std = (sq - mean**2).clamp_min(0).sqrt()
-    return torch.clamp(std / tau, floor, 1.0)
+    return jnd_scale(x, floor=floor, tau=tau, window=window)
 
 
 def _face_region(face: FaceGeometry, targets: Sequence[Target], width: int, height: int) -> _Region:
