@@ -24,10 +24,13 @@ import torch.nn.functional as F
 
 from shield.errors import NoFaceError
 from shield.faces import AlignTarget, Face, crop_matrix, detect_faces
-from shield.faces.align import DLIB_PADDING, square_matrix
+from shield.faces.align import ARCFACE_TEMPLATE_112, DLIB_PADDING, similarity_fit, square_matrix
 from shield.faces.detect import detection_scale
 
-__all__ = ["View", "FaceGeometry", "affine_crop", "view_bbox", "locate_faces", "whole_frame_view", "FOMM_CROP_ENLARGE", "CHIP_PADDING"]
+__all__ = [
+    "View", "FaceGeometry", "affine_crop", "view_bbox", "locate_faces", "whole_frame_view", "five_point_view",
+    "FOMM_CROP_ENLARGE", "CHIP_PADDING",
+]  # fmt: skip
 
 #: Downscaling views first resize the photo to this many times the crop scale, then
 #: resample bilinearly (closest to Lanczos/box resizing among the factors tried).
@@ -166,6 +169,25 @@ class FaceGeometry:
         least-squares similarity (``shield.faces.crop_matrix``, ``ARCFACE_224``).
         """
         return View(crop_matrix(self.face, AlignTarget.ARCFACE_224, size=size), size)
+
+
+def five_point_view(points: np.ndarray, size: int) -> View:
+    """insightface's ``norm_crop``: the ArcFace 112 template scaled to ``size``, fitted to ``points``.
+
+    ``points`` (5, 2) are a detector's own five landmarks in photo pixels (eye centres,
+    nose tip, mouth corners, as MTCNN and RetinaFace give them), so the view is the crop
+    a tool built on that detector reads, not one derived from dlib's landmarks
+    (:meth:`FaceGeometry.arcface_view`).
+
+    Raises:
+        ValueError: ``points`` is not (5, 2) finite, or ``size`` < 16.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.shape != (5, 2) or not np.isfinite(pts).all():
+        raise ValueError(f"points: expected (5, 2) finite pixel coordinates, got shape {pts.shape}")
+    if size < 16:
+        raise ValueError(f"size: expected >= 16 pixels, got {size}")
+    return View(similarity_fit(pts, ARCFACE_TEMPLATE_112 * (size / 112.0)), int(size))
 
 
 def whole_frame_view(width: int, height: int, size: int) -> View:
