@@ -16,7 +16,8 @@ every attacked network weighs 1.
 
 - ``fast`` (target <= 5 s per face on 2 cores): 12 steps, no transformation
   robustness, three of the six loss terms per step (MTCNN, BlazeFace short range,
-  dlib mmod, FaceMesh, dlib ResNet on dlib's chip and on the ArcFace template).
+  dlib mmod, FaceMesh, dlib ResNet on dlib's chip and on the ArcFace template fitted to
+  MTCNN's own five points).
 - ``balanced`` (target <= 20 s per face; the default): 40 steps with expectation over
   JPEG 50-95 / rescale / shift / blur, momentum, four of the seven loss terms per
   step (adds BlazeFace full range), plus the official checkpoints a user imported.
