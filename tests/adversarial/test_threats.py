@@ -16,7 +16,7 @@ from skimage import data
 from toy_threat import ToyBlur
 
 from shield.adversarial import zoo
-from shield.adversarial.face_views import FaceGeometry, locate_faces
+from shield.adversarial.face_views import locate_faces
 from shield.adversarial.models.detections import Detection
 from shield.adversarial.models.fomm import FOMM, save_official_checkpoint
 from shield.adversarial.models.fomm.config import TINY

@@ -17,7 +17,6 @@ from shield.adversarial.models.arcface import load_arcface
 from shield.adversarial.models.simswap import load_simswap_generator
 from shield.adversarial.threats import load_ensemble
 from shield.adversarial.threats.simswap import SimSwap
-from shield.errors import ModelError
 
 torch.set_num_threads(1)
 
