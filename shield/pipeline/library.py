@@ -39,10 +39,10 @@ from typing import Any
 from shield.config import Settings
 from shield.errors import ConfigError, InputError
 from shield.imaging.formats import EXTENSIONS
-from shield.pipeline.protect import OUTPUT_SUFFIX, ProtectOptions, ProtectOutcome
+from shield.pipeline.protect import OUTPUT_FORMATS, OUTPUT_SUFFIX, ProtectOptions, ProtectOutcome
 
 #: outputs of a single-photo or library run (PNG or lossless WebP), never taken as inputs
-_OUTPUTS = (OUTPUT_SUFFIX, ".shield.webp")
+_OUTPUTS = tuple(f".shield.{fmt}" for fmt in OUTPUT_FORMATS)
 
 __all__ = [
     "LibraryOptions", "LibraryEvent", "LibraryFailure", "LibraryReport", "RayNotInstalledError",
