@@ -236,6 +236,11 @@ class Devnet:
             return None, False
         return pid, _pid_alive(pid) and _is_our_anvil(pid, self.state_file)
 
+    def running(self) -> bool:
+        """Whether the recorded pid is alive and is our anvil; reads only (a verifier changes
+        nothing in the home, so a stale pid file stays for :meth:`pid` to clear)."""
+        return self._recorded_pid()[1]
+
     def pid(self) -> int | None:
         """The recorded pid if that process is alive and is our anvil; clears a stale pid file."""
         pid, ours = self._recorded_pid()

@@ -71,8 +71,7 @@ class LedgerReader(RegistryReads):
         if chain.embedded:
             devnet = Devnet(self.settings)
             url, fix = devnet.url, DEVNET_FIX
-            _, running = devnet._recorded_pid()  # read only: pid() would clear a stale pid file
-            if not running:
+            if not devnet.running():
                 raise devnet_stopped_error(self.settings, url)
         else:
             url, fix = str(chain.rpc_url), "check SHIELD_RPC_URL and that the node is up"
