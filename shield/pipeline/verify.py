@@ -284,7 +284,10 @@ def _ledger_evidence(
                 explanation=f"more than {len(claims)} addresses claim this watermark key; not all were read"))
         return _LedgerFinding(_no_record(ledger, ignored))
     claim, record, proof = found[0]
-    ev = _record_evidence(ledger, claim, record, anchors, ignored)
+    # The manifest's signer is compared with the publisher's certificate here, before the
+    # batch-member return below: a batch member verified without its Merkle proof must not
+    # skip that comparison.
+    ev = _record_evidence(ledger, claim, record, anchors, ignored, manifest.evidence.signer_fingerprint)
     if record.batch_root is not None and (proof is None or proof.root != record.batch_root):
         # A batch member found without its Merkle proof: its hashes are not known here.
         return _LedgerFinding(ev, claim.info.watermark_key)
@@ -307,9 +310,6 @@ def _ledger_evidence(
 
     pixels = same(record.content_hash, request.content_hash)
     has_manifest = manifest.evidence.state != "absent"
-    consistent = None
-    if manifest.evidence.signer_fingerprint:
-        consistent = claim.info.cert_fingerprint.hex() == manifest.evidence.signer_fingerprint
     ev = dataclasses.replace(
         ev,
         # Stripped: the file and manifest hashes cannot match; the pixel hash is the match.
@@ -317,7 +317,6 @@ def _ledger_evidence(
         pixels_match=pixels,
         file_match=same(record.file_hash, request.file_hash),
         manifest_match=same(record.manifest_hash, request.manifest_hash),
-        publisher_consistent=consistent,
     )
     return _LedgerFinding(ev, claim.info.watermark_key)
 
@@ -368,7 +367,8 @@ def _record_evidence(ledger: Ledger, claim: PublisherClaim, record: LedgerRecord
                      ignored: tuple[str, ...], signer: str | None = None) -> LedgerEvidence:
     """A found record and its publisher, as evidence: the one place both routes build it
     (hash comparisons are the manifest route's to add). ``signer``: the certificate
-    fingerprint (hex) of a manifest the copy carries, compared with the publisher's."""
+    fingerprint (hex) of a manifest the copy carries, compared with the publisher's (the
+    only place the two are compared; None or empty: no signer to compare)."""
     from shield.ledger.proof import chains_to
     from shield.provenance.certs import is_development_name
 
@@ -390,7 +390,7 @@ def _record_evidence(ledger: Ledger, claim: PublisherClaim, record: LedgerRecord
         publisher_signer=claim.check.subject,
         publisher_development=is_development_name(claim.check.subject),
         ignored_claims=ignored,
-        publisher_consistent=None if signer is None else claim.info.cert_fingerprint.hex() == signer,
+        publisher_consistent=None if not signer else claim.info.cert_fingerprint.hex() == signer,
     )
 
 
