@@ -58,6 +58,15 @@ def boxes_iou(boxes: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     return inter / (area + other - inter).clamp_min(1e-6)
 
 
+def _logits(found: Candidates) -> torch.Tensor:
+    """Each candidate's face logit: the port's own when it has them (they keep the gradient
+    of a confident face, whose probability rounds to 1), else from the probabilities."""
+    if found.logits is not None:
+        return found.logits.float()
+    p = found.scores.float().clamp(1e-6, 1 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
+
+
 class DetectionSuppression(LossTerm):
     """Suppress the face score of every candidate near the clean face, and shift its box.
 
@@ -118,8 +127,7 @@ class DetectionSuppression(LossTerm):
                 scores = torch.where(near, scores, torch.full_like(scores, -1.0))
         best = int(scores.argmax())
         self._face = found.boxes[best].detach().float()
-        p = float(found.scores[best].clamp(1e-6, 1 - 1e-6))
-        self._start = max(math.log(p / (1 - p)), self._target + 1.0)
+        self._start = max(float(_logits(found)[best]), self._target + 1.0)
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self._face is None:
@@ -129,8 +137,7 @@ class DetectionSuppression(LossTerm):
         near = iou.detach() >= _NEAR_IOU
         if not bool(near.any()):
             return found.scores.sum() * 0.0
-        p = found.scores[near].float().clamp(1e-6, 1 - 1e-6)
-        logits = torch.log(p) - torch.log1p(-p)
+        logits = _logits(found)[near]
         w = torch.softmax(logits.detach(), 0)
         suppressed = (self._start - (w * logits.clamp_min(_LOGIT_FLOOR)).sum()) / (self._start - self._target)
         moved = 1 - (w * iou[near]).sum()

@@ -29,11 +29,15 @@ class Candidates:
         boxes: (N, 4) float, x0, y0, x1, y1 in input pixels.
         scores: (N,) face probability in [0, 1].
         landmarks: (N, K, 2) x, y in input pixels, or None when the detector has none.
+        logits: (N,) ``log(p / (1 - p))`` of each score taken before the squashing, or None
+            when the port has only the probabilities. A confident face's probability
+            rounds to 1 in float32 and loses its gradient; its logit does not.
     """
 
     boxes: torch.Tensor
     scores: torch.Tensor
     landmarks: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -229,14 +229,24 @@ def _crops(pixels: torch.Tensor, windows: list[tuple[int, int, int, int]], size:
 
 
 def _chunked(net: nn.Module, data: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``fixed_batch_process``: the network on chunks of 512, outputs concatenated."""
-    outs = [net(data[i : i + _CHUNK]) for i in range(0, len(data), _CHUNK)]
+    """``fixed_batch_process``: the network on chunks of 512 (class scores before the softmax), outputs concatenated."""
+    outs = [net(data[i : i + _CHUNK], logits=True) for i in range(0, len(data), _CHUNK)]
     return tuple(torch.cat(v, dim=0) for v in zip(*outs))
+
+
+def _face(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Face probability (the nets' own softmax, channel 1) and its logit from (B, 2, ...) class scores."""
+    return torch.softmax(raw, dim=1)[:, 1], raw[:, 1] - raw[:, 0]
+
+
+def _logits(rows: Candidates) -> torch.Tensor:
+    assert rows.logits is not None  # every stage's rows carry them
+    return rows.logits
 
 
 def _empty(like: torch.Tensor, landmarks: bool = False) -> Candidates:
     z = like.new_zeros((0, 4))
-    return Candidates(z, like.new_zeros((0,)), like.new_zeros((0, 5, 2)) if landmarks else None)
+    return Candidates(z, like.new_zeros((0,)), like.new_zeros((0, 5, 2)) if landmarks else None, like.new_zeros((0,)))
 
 
 class MTCNN(nn.Module):
@@ -271,6 +281,7 @@ class MTCNN(nn.Module):
         return Candidates(
             torch.cat([s.pnet.boxes, s.rnet.boxes, s.onet.boxes]),
             torch.cat([s.pnet.scores, s.rnet.scores, s.onet.scores]),
+            logits=torch.cat([_logits(s.pnet), _logits(s.rnet), _logits(s.onet)]),
         )
 
     def detect(self, image: torch.Tensor) -> list[Detection]:
@@ -297,15 +308,17 @@ class MTCNN(nn.Module):
     def _proposals(self, pixels: torch.Tensor) -> tuple[Candidates, torch.Tensor]:
         """Stage 1: every anchor's regressed box and score; the squared boxes the cascade keeps."""
         height, width = int(pixels.shape[2]), int(pixels.shape[3])
-        boxes, scores, kept_win, kept_score, kept_box = [], [], [], [], []
+        boxes, scores, logits, kept_win, kept_score, kept_box = [], [], [], [], [], []
         for scale in pyramid_scales(height, width, self.min_face_size, self.factor):
             level = F.interpolate(pixels, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
-            reg, prob = self.pnet((level - _NORM_MEAN) * _NORM_SCALE)
-            win = _anchors(prob.shape[2], prob.shape[3], scale, pixels)
+            reg, raw = self.pnet((level - _NORM_MEAN) * _NORM_SCALE, logits=True)
+            win = _anchors(raw.shape[2], raw.shape[3], scale, pixels)
             box = _regress(win, reg[0].flatten(1).T, 0.0)
-            score = prob[0, 1].flatten()
+            prob, logit = _face(raw)
+            score = prob[0].flatten()
             boxes.append(box)
             scores.append(score)
+            logits.append(logit[0].flatten())
             hit = torch.nonzero(score.detach() >= self.thresholds[0]).squeeze(1)
             pick = hit[_nms_iou(win[hit], score[hit], _NMS_LEVEL)]
             kept_win.append(win[pick])
@@ -315,7 +328,7 @@ class MTCNN(nn.Module):
             return _empty(pixels), pixels.new_zeros((0, 4))
         win_all, score_all = torch.cat(kept_win), torch.cat(kept_score)
         pick = _nms_iou(win_all, score_all, _NMS_PYRAMID)
-        return Candidates(torch.cat(boxes), torch.cat(scores)), _square(torch.cat(kept_box)[pick])
+        return Candidates(torch.cat(boxes), torch.cat(scores), logits=torch.cat(logits)), _square(torch.cat(kept_box)[pick])
 
     def _refine(
         self, pixels: torch.Tensor, boxes: torch.Tensor, width: int, height: int
@@ -325,9 +338,9 @@ class MTCNN(nn.Module):
         if not windows:
             return _empty(pixels), pixels.new_zeros((0, 4))
         boxes = boxes[ok]
-        reg, prob = _chunked(self.rnet, _crops(pixels, windows, 24))
-        score = prob[:, 1]
-        rows = Candidates(_regress(boxes, reg, 1.0), score)
+        reg, raw = _chunked(self.rnet, _crops(pixels, windows, 24))
+        score, logit = _face(raw)
+        rows = Candidates(_regress(boxes, reg, 1.0), score, logits=logit)
         passed = score.detach() > self.thresholds[1]
         boxes, reg_d = boxes[passed], reg.detach()[passed]
         pick = _nms_iou(boxes, score.detach()[passed], _NMS_RNET)
@@ -341,12 +354,12 @@ class MTCNN(nn.Module):
         if not windows:
             return _empty(pixels, landmarks=True), torch.zeros(0, dtype=torch.long, device=pixels.device)
         boxes = boxes[ok]
-        reg, points, prob = _chunked(self.onet, _crops(pixels, windows, 48))
-        score = prob[:, 1]
+        reg, points, raw = _chunked(self.onet, _crops(pixels, windows, 48))
+        score, logit = _face(raw)
         w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
         px = w[:, None] * points[:, :5] + boxes[:, 0:1] - 1
         py = h[:, None] * points[:, 5:] + boxes[:, 1:2] - 1
-        rows = Candidates(_regress(boxes, reg, 1.0), score, torch.stack([px, py], dim=2))
+        rows = Candidates(_regress(boxes, reg, 1.0), score, torch.stack([px, py], dim=2), logit)
         passed = torch.nonzero(score.detach() > self.thresholds[2]).squeeze(1)
         pick = _nms_min(rows.boxes.detach()[passed], score.detach()[passed], _NMS_ONET)
         return rows, passed[pick]

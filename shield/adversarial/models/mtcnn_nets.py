@@ -12,7 +12,10 @@ implementation are reproduced because the weights depend on them:
 
 All three take images already normalised to ``(pixel_0_255 - 127.5) / 128`` (the cascade
 in :mod:`shield.adversarial.models.mtcnn` does that) and return raw regressions and
-softmax face probabilities; channel 1 of the probabilities is "face".
+softmax face probabilities; channel 1 of the probabilities is "face". With
+``logits=True`` they return the two class scores before the softmax instead: a confident
+face's probability rounds to 1 in float32, where its gradient vanishes, while the score
+difference keeps it.
 """
 
 from __future__ import annotations
@@ -43,10 +46,10 @@ class PNet(nn.Module):
         self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
+        return self.conv4_2(x), _classes(self.conv4_1(x), logits)
 
 
 class RNet(nn.Module):
@@ -71,13 +74,13 @@ class RNet(nn.Module):
         self.dense5_1 = nn.Linear(128, 2)
         self.dense5_2 = nn.Linear(128, 4)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.prelu3(self.conv3(x))
         x = x.permute(0, 3, 2, 1).contiguous()
         x = self.prelu4(self.dense4(x.view(x.shape[0], -1)))
-        return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)
+        return self.dense5_2(x), _classes(self.dense5_1(x), logits)
 
 
 class ONet(nn.Module):
@@ -107,11 +110,16 @@ class ONet(nn.Module):
         self.dense6_2 = nn.Linear(256, 4)
         self.dense6_3 = nn.Linear(256, 10)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.pool3(self.prelu3(self.conv3(x)))
         x = self.prelu4(self.conv4(x))
         x = x.permute(0, 3, 2, 1).contiguous()
         x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
-        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
+        return self.dense6_2(x), self.dense6_3(x), _classes(self.dense6_1(x), logits)
+
+
+def _classes(raw: torch.Tensor, logits: bool) -> torch.Tensor:
+    """The class channel: softmax probabilities, or the raw class scores when ``logits``."""
+    return raw if logits else torch.softmax(raw, dim=1)

@@ -72,6 +72,28 @@ def test_detection_suppression_grows_as_the_face_score_falls_below_the_threshold
     assert float(term(torch.full_like(clean, 0.3), torch.Generator())) == pytest.approx(1.0, abs=1e-3)  # logit -2: 2 below the threshold
 
 
+class _Confident(nn.Module):
+    """One box whose face logit is 30 (probability 1.0 in float32), with or without its logit."""
+
+    def __init__(self, with_logits: bool) -> None:
+        super().__init__()
+        self.with_logits = with_logits
+
+    def candidates(self, image: torch.Tensor) -> Candidates:
+        logit = (30.0 - image.mean()).reshape(1)
+        return Candidates(torch.tensor([[10.0, 10.0, 50.0, 50.0]]), torch.sigmoid(logit), logits=logit if self.with_logits else None)
+
+
+@pytest.mark.parametrize("with_logits", [True, False])
+def test_a_saturated_face_keeps_its_gradient_only_through_the_ports_logits(with_logits: bool) -> None:
+    term = DetectionSuppression(_Confident(with_logits), _identity, threshold=0.7, expected=(10.0, 10.0, 50.0, 50.0))
+    x = torch.zeros(1, 3, 8, 8, requires_grad=True)
+    term.prepare(x.detach())
+    term(x, torch.Generator()).backward()
+    assert x.grad is not None
+    assert (float(x.grad.abs().sum()) > 0) is with_logits
+
+
 class _Constant(LossTerm):
     def __init__(self, value: float) -> None:
         super().__init__(1.0)

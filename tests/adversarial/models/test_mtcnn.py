@@ -195,6 +195,15 @@ def test_astronaut_candidates_are_differentiable(port: MTCNN) -> None:
     assert torch.allclose(stages.onet.boxes[i], torch.tensor(face.box)) and float(stages.onet.scores[i]) == face.score
 
 
+def test_every_stage_carries_the_logits_of_its_scores(port: MTCNN) -> None:
+    stages = port.stages(to_tensor(skimage.data.astronaut()))
+    for rows in (stages.pnet, stages.rnet, stages.onet):
+        assert rows.logits is not None and rows.logits.shape == rows.scores.shape
+        unsaturated = (rows.scores > 1e-4) & (rows.scores < 1 - 1e-4)
+        assert bool(unsaturated.any())
+        assert torch.allclose(torch.sigmoid(rows.logits[unsaturated]), rows.scores[unsaturated], atol=1e-5)
+
+
 def test_shared_photo_candidates_are_differentiable(shared_data: Path, port: MTCNN) -> None:
     _check_gradient(port, np.asarray(Image.open(shared_data / "photos" / PHOTOS[0]).convert("RGB")))
 
