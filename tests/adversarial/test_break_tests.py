@@ -1,15 +1,18 @@
 """Break tests of every role on constructed cases, and the attack breaking a real ported network.
 
-All on bundled images (skimage's astronaut portrait and cat), so they always run.
+All on bundled images (skimage's astronaut portrait and cat), so they always run; the
+attack is also run on one real photo of ../shared/data (skipped when it is absent).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import data
 
 from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
@@ -72,6 +75,19 @@ def test_the_attack_breaks_a_real_detector_within_the_budget(portrait: np.ndarra
     result = protect_pixels(portrait, strength=preset, seed=0, models=[targets["blazeface-short"]], faces=[face])
     assert result.self_check["blazeface-short"].broken == 1
     change = np.abs(result.rgb.astype(np.int16) - portrait.astype(np.int16))
+    assert 0 < change.max() <= int(preset.eps * 255) and result.psnr > 35
+
+
+@pytest.mark.parametrize("name", ["blazeface-short", "dlib-resnet"])
+def test_the_attack_breaks_a_real_network_on_a_real_photo(shared_data: Path, name: str, targets: dict[str, Target]) -> None:
+    """The shared-data variant of the test above: a detector and an identity encoder on one real
+    photo (a tuning photo at its own 594 x 408 px, the face about 220 px), with the full budget and steps."""
+    rgb = np.asarray(Image.open(shared_data / "photos" / "deepface_img10.jpg").convert("RGB"))
+    face = max(locate_faces(rgb), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    preset = replace(PRESETS["balanced"], name="unit", eot=None, terms_per_step=None, weights={name: 1.0})
+    result = protect_pixels(rgb, strength=preset, seed=0, models=[targets[name]], faces=[face])
+    assert result.self_check[name].broken == 1
+    change = np.abs(result.rgb.astype(np.int16) - rgb.astype(np.int16))
     assert 0 < change.max() <= int(preset.eps * 255) and result.psnr > 35
 
 
