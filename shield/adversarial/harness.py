@@ -105,6 +105,8 @@ class HarnessConfig:
         with_baseline: also run the baseline (off for trade-off sweeps).
         with_marks: also evaluate our protected photo after the robust mark and the
             fragile watermark (as ``shield protect`` applies them after the attack).
+        max_side: photos are first scaled down to this longer side (a swap tool's working
+            size), or evaluated at their own size when None (a user's full-resolution photo).
     """
 
     strength: str | Preset = "balanced"
@@ -113,6 +115,7 @@ class HarnessConfig:
     conditions: tuple[str, ...] = tuple(CONDITIONS)
     with_baseline: bool = True
     with_marks: bool = False
+    max_side: int | None = MAX_SIDE
 
 
 def baseline_for(preset: Preset, baseline: Preset = RUIZ_BASELINE) -> Preset:
@@ -120,9 +123,9 @@ def baseline_for(preset: Preset, baseline: Preset = RUIZ_BASELINE) -> Preset:
     return replace(baseline, weights=dict(preset.weights), output_only=True)
 
 
-def _fit(rgb: np.ndarray) -> np.ndarray:
+def _fit(rgb: np.ndarray, max_side: int | None = MAX_SIDE) -> np.ndarray:
     h, w = rgb.shape[:2]
-    s = MAX_SIDE / max(h, w)
+    s = 1.0 if max_side is None else max_side / max(h, w)
     if s >= 1:
         return rgb
     return np.array(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
@@ -232,7 +235,7 @@ def run_harness(
     evaluated = [*attacked, *measured]
     rows: list[dict[str, Any]] = []
     for index, path in enumerate(photos):
-        rgb = _fit(np.array(Image.open(path).convert("RGB")))
+        rgb = _fit(np.array(Image.open(path).convert("RGB")), config.max_side)
         faces = locate_faces(rgb)
         if not faces:
             rows.append({"photo": path.name, "face": None})
@@ -276,7 +279,7 @@ def run_harness(
             "seed": config.seed,
             "conditions": list(config.conditions),
             "held_out": held_out,
-            "max_side": MAX_SIDE,
+            "max_side": config.max_side,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
         },

@@ -81,3 +81,12 @@ def test_with_marks_the_marked_photo_is_measured_beside_the_unmarked_one(photo: 
     assert report["marked_summary"]["photos"] == 1 and "disruption" in report["marked_summary"]["toy-blur"]
     assert report["config"]["with_marks"] is True and report["config"]["shaping"]["chroma"] == 0.25
     assert "visibility" in report["summary"] and "marked_summary" in merge_reports([report])
+
+
+def test_photos_are_scaled_to_the_working_size_unless_their_own_size_is_asked() -> None:
+    from shield.adversarial.harness import MAX_SIDE, _fit
+
+    big = np.zeros((900, 1200, 3), np.uint8)
+    assert _fit(big).shape == (480, MAX_SIDE, 3)
+    assert _fit(big, None) is big
+    assert HarnessConfig().max_side == MAX_SIDE
