@@ -267,6 +267,12 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
     a publisher that cannot prove its keys or is not trusted; then missing evidence;
     only when every available check passes is the photo authentic.
 
+    With a manifest and a found record, the manifest's signer must have been compared with
+    the record's publisher and found the same (``ledger.publisher_consistent is True``)
+    for ``authentic`` or ``re-encoded``: False is ``invalid``; None (the signer's
+    certificate could not be recovered from the file, e.g. a JPEG or TIFF) is ``unchecked``,
+    or ``invalid`` for a kept manifest whose bytes changed.
+
     Without manifest and fragile watermark, the soft binding (``soft``: robust mark or
     fingerprint, see :func:`_decide_soft`) can at best give ``re-encoded-match``. With a
     kept manifest whose bytes changed and no fragile watermark, it can give ``re-encoded``
@@ -310,6 +316,14 @@ def decide(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: LedgerEvidence,
         mismatch = _ledger_mismatch(ledger, has_manifest)
         if mismatch is not None:
             return mismatch[0], (mismatch[1],), ()
+        if has_manifest and ledger.publisher_consistent is not True:
+            # Fail closed: a manifest is only the publisher's when its signer's certificate was
+            # compared with the record's publisher's and found the same. Another certificate the
+            # reader trusts could have signed it (a forgery re-signed over the published pixels).
+            reasons.append(_SIGNER_NOT_COMPARED)
+            skipped.append("signer vs publisher (the certificate that signed the manifest could not be read from"
+                           + (f" this {image.format} file" if image is not None and image.format else " this file")
+                           + ", so it was not compared with the record's publisher's)")
 
     if wm.status == "absent" and has_manifest:
         reasons.append("watermark: absent although the manifest declares one")
@@ -432,6 +446,8 @@ def _decide_kept_manifest(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: Led
         return Verdict.INVALID, (f"soft binding: this copy leads to asset {soft.asset_id}, not to the asset "
                                  f"{c2pa.asset_id or '(none)'} the manifest names: the manifest was copied onto "
                                  "another picture",), ()
+    if ledger.publisher_consistent is None:
+        return Verdict.INVALID, (_SIGNER_NOT_COMPARED,), ()
     if ledger.publisher_consistent is not True:
         return Verdict.INVALID, ("ledger: the record's publisher is not registered with the certificate that signed"
                                  " the manifest",), ()
@@ -442,6 +458,12 @@ def _decide_kept_manifest(c2pa: C2paEvidence, wm: WatermarkEvidence, ledger: Led
         f"C2PA: the signature by {signer} holds, but the image bytes differ from the signed ones"
         " (re-compressed or resized after signing)",
     ), ()
+
+
+#: Why a manifest whose signer was not compared with the record's publisher is not the publisher's.
+_SIGNER_NOT_COMPARED = ("ledger: the manifest's signer could not be compared with the record's publisher (its"
+                        " certificate could not be recovered from this file), so the manifest is not known to be"
+                        " the publisher's")
 
 
 #: Problems another chain or registry setting can solve.

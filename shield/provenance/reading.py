@@ -245,7 +245,11 @@ def _report(
 
 def _signer_info(sig: Mapping[str, Any], store: bytes | None) -> SignerInfo:
     """Signer facts: from the leaf certificate itself when it can be recovered from the
-    PNG (exact issuer DN, SHA-256 fingerprint), else from the SDK's summary."""
+    PNG or WebP store (exact issuer DN, SHA-256 fingerprint), else from the SDK's summary.
+
+    The SDK names the signer but does not hand out its certificate, so for other formats
+    (JPEG, TIFF, ...) ``cert_fingerprint`` is None: the signer cannot be compared with a
+    ledger publisher, and ``shield.report.decide`` never calls such a file authentic."""
     from cryptography import x509
 
     from shield.provenance.certs import common_name

@@ -42,7 +42,8 @@ def _ledger(**kw: object) -> LedgerEvidence:
     (dict(hashes_match=False, pixels_match=True, file_match=True, manifest_match=False), Verdict.INVALID, "manifest hash differs"),
     (dict(hashes_match=False, pixels_match=False, file_match=False, manifest_match=True), Verdict.MODIFIED, "pixels differ"),
     (dict(hashes_match=False), Verdict.INVALID, "file or manifest hash differs"),
-    (dict(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True), Verdict.AUTHENTIC, "trusted"),
+    (dict(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True, publisher_consistent=True),
+     Verdict.AUTHENTIC, "trusted"),
     (dict(hashes_match=True, publisher_proven=False), Verdict.INVALID, "cannot prove"),
 ])
 def test_each_hash_mismatch_has_its_own_reason(kw: dict[str, object], verdict: Verdict, words: str) -> None:
@@ -71,7 +72,7 @@ def test_frames_and_rendering_metadata_are_modifications() -> None:
 def test_report_text_names_development_keys_and_publisher_proof() -> None:
     c2pa = C2paEvidence(state="trusted", signer="alice [DEVELOPMENT KEY]", development=True)
     ledger = _ledger(hashes_match=True, pixels_match=True, file_match=True, manifest_match=True,
-                     publisher_signer="alice [DEVELOPMENT KEY]", publisher_development=True)
+                     publisher_signer="alice [DEVELOPMENT KEY]", publisher_development=True, publisher_consistent=True)
     verdict, reasons, skipped = decide(c2pa, INTACT, ledger)
     text = render_text(VerifyReport(verdict, "aa" * 16, summary_for(verdict), c2pa, INTACT, ledger, reasons, skipped))
     assert verdict is Verdict.AUTHENTIC
