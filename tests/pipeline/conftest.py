@@ -11,10 +11,13 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from shield.config import Settings, load_settings
 from shield.ledger import Devnet
@@ -41,6 +44,22 @@ def make_settings(root: Path) -> Settings:
         "SHIELD_ANVIL_PORT": str(free_port()),
     }
     return load_settings(env=env, cwd=root)
+
+
+@contextmanager
+def published_batch(tmp_path: Path) -> Iterator[tuple[Settings, ProtectOutcome]]:
+    """The sample and its mirror anchored as one batch (no perturbation); yields the settings and the first outcome."""
+    cfg = make_settings(tmp_path / "publisher")
+    a = write_sample(tmp_path / "a.png")
+    b = tmp_path / "b.png"
+    Image.fromarray(np.asarray(Image.open(a).convert("RGB"))[:, ::-1].copy()).save(b)
+    try:
+        outs = protect_files([a, b], cfg, ProtectOptions(outdir=tmp_path / "out", adversarial=False, batch=True))
+        out = outs[0]
+        assert out.ledger["status"] == "anchored" and out.ledger.get("proof"), out.ledger
+        yield cfg, out
+    finally:
+        Devnet(cfg).stop()
 
 
 @pytest.fixture()

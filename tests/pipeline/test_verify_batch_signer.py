@@ -13,29 +13,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from shield.ledger import Devnet
-from shield.pipeline import ProtectOptions, protect_files, verify_file
+from shield.pipeline import verify_file
 from shield.provenance import ManifestSpec, ensure_keystore, export_trust, read_manifest, sign_image
 from shield.report import Verdict
-from shield.sample import write_sample
-from tests.pipeline.conftest import HAS_ANVIL, make_settings
+from tests.pipeline.conftest import HAS_ANVIL, make_settings, published_batch
 
 pytestmark = pytest.mark.skipif(not HAS_ANVIL, reason="needs node_modules/.bin/anvil (run `npm ci` or `make setup`)")
 
 
 def test_batch_member_signed_by_another_publisher_is_invalid_without_its_proof(tmp_path: Path) -> None:
-    cfg = make_settings(tmp_path / "publisher")
-    a = write_sample(tmp_path / "a.png")
-    b = tmp_path / "b.png"
-    Image.fromarray(np.asarray(Image.open(a).convert("RGB"))[:, ::-1].copy()).save(b)
-    try:
-        outs = protect_files([a, b], cfg, ProtectOptions(outdir=tmp_path / "out", adversarial=False, batch=True))
-        out = outs[0]
-        assert out.ledger["status"] == "anchored" and out.ledger.get("proof"), out.ledger
+    with published_batch(tmp_path) as (cfg, out):
         genuine = read_manifest(out.output.read_bytes(), "image/png", None)
         assert genuine.shield is not None and genuine.signer is not None
         assert genuine.shield.watermark_public_key is not None
@@ -80,5 +70,3 @@ def test_batch_member_signed_by_another_publisher_is_invalid_without_its_proof(t
         genuine_copy.write_bytes(out.output.read_bytes())
         ok = verify_file(genuine_copy, verifier, trust_anchors=anchors)
         assert ok.verdict is Verdict.AUTHENTIC and ok.ledger.publisher_consistent is True, ok.reasons
-    finally:
-        Devnet(cfg).stop()

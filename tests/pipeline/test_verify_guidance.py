@@ -20,7 +20,7 @@ from shield.ledger import Devnet
 from shield.pipeline import verify_file
 from shield.provenance import export_trust
 from shield.report import LedgerProblem, Verdict
-from tests.pipeline.conftest import HAS_ANVIL, free_port
+from tests.pipeline.conftest import HAS_ANVIL, free_port, published_batch
 
 pytestmark = pytest.mark.skipif(not HAS_ANVIL, reason="needs node_modules/.bin/anvil (run `npm ci` or `make setup`)")
 
@@ -108,21 +108,7 @@ def test_stripped_copy_elsewhere_names_the_record_to_trust(published: Any, tmp_p
 def test_batch_member_without_its_sidecar_is_asked_for_the_proof(tmp_path: Path) -> None:
     """Elsewhere, without the .proof.json, the record is found through the batch's event;
     its hashes are unknown (not different) until the proof is passed."""
-    import numpy as np
-    from PIL import Image
-
-    from shield.pipeline import ProtectOptions, protect_files
-    from shield.sample import write_sample
-    from tests.pipeline.conftest import make_settings
-
-    cfg = make_settings(tmp_path / "publisher")
-    a = write_sample(tmp_path / "a.png")
-    b = tmp_path / "b.png"
-    Image.fromarray(np.asarray(Image.open(a).convert("RGB"))[:, ::-1].copy()).save(b)
-    try:
-        outs = protect_files([a, b], cfg, ProtectOptions(outdir=tmp_path / "out", adversarial=False, batch=True))
-        out = outs[0]
-        assert out.ledger["status"] == "anchored" and out.ledger.get("proof"), out.ledger
+    with published_batch(tmp_path) as (cfg, out):
         photo = tmp_path / "received.png"
         photo.write_bytes(out.output.read_bytes())  # the sidecar stays behind
         verifier = dataclasses.replace(cfg, home=tmp_path / "v-home", keys_dir=tmp_path / "v-keys").with_chain(
@@ -138,5 +124,3 @@ def test_batch_member_without_its_sidecar_is_asked_for_the_proof(tmp_path: Path)
         proven = verify_file(photo, verifier, trust_anchors=anchors, proof_path=Path(str(out.ledger["proof"])))
         assert proven.verdict is Verdict.AUTHENTIC and proven.ledger.hashes_match is True and not proven.skipped
         assert proven.next_steps == ()
-    finally:
-        Devnet(cfg).stop()

@@ -16,7 +16,6 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -30,7 +29,7 @@ from shield.report import (
     WatermarkEvidence,
     decide,
 )
-from tests.pipeline.conftest import HAS_ANVIL, make_settings
+from tests.pipeline.conftest import HAS_ANVIL, make_settings, published_batch
 
 ASSET = "c1" * 16
 TRUSTED = C2paEvidence(state="trusted", signer="shield publisher", asset_id=ASSET)
@@ -102,18 +101,10 @@ def test_batch_member_resigned_as_tiff_by_another_trusted_signer_is_not_authenti
     Without the batch's Merkle proof no hash is compared, and the TIFF's signer certificate
     is not recovered, so nothing compares the signer with the publisher."""
     from shield.ledger import Devnet
-    from shield.pipeline import ProtectOptions, protect_files, verify_file
+    from shield.pipeline import verify_file
     from shield.provenance import ManifestSpec, ensure_keystore, export_trust, read_manifest, sign_image
-    from shield.sample import write_sample
 
-    cfg = make_settings(tmp_path / "publisher")
-    a = write_sample(tmp_path / "a.png")
-    b = tmp_path / "b.png"
-    Image.fromarray(np.asarray(Image.open(a).convert("RGB"))[:, ::-1].copy()).save(b)
-    try:
-        outs = protect_files([a, b], cfg, ProtectOptions(outdir=tmp_path / "out", adversarial=False, batch=True))
-        out = outs[0]
-        assert out.ledger["status"] == "anchored", out.ledger
+    with published_batch(tmp_path) as (cfg, out):
         genuine = read_manifest(out.output.read_bytes(), "image/png", None)
         assert genuine.shield is not None and genuine.shield.watermark_public_key is not None
 
@@ -147,5 +138,3 @@ def test_batch_member_resigned_as_tiff_by_another_trusted_signer_is_not_authenti
         # With the batch's proof the hashes are compared, and the forgery's differ.
         proven = verify_file(forged, verifier, trust_anchors=anchors, proof_path=Path(str(out.ledger["proof"])))
         assert proven.verdict is Verdict.INVALID, (proven.verdict, proven.reasons)
-    finally:
-        Devnet(cfg).stop()
