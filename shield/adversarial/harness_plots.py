@@ -30,16 +30,25 @@ def _plt() -> Any:
 
 
 def plot_report(report: Mapping[str, Any], out: Path) -> None:
-    """Three panels: per-network break rates, break rate vs JPEG quality, break rate vs PSNR."""
+    """Three panels: per-network break rates, break rate vs JPEG quality, break rate vs PSNR.
+
+    The bars compare ours with the Ruiz et al. 2020 baseline, or, in a run without it,
+    with ours after the marks (when measured)."""
     plt = _plt()
-    summary, base = report["summary"], report["baseline_summary"]
+    summary = report["summary"]
+    other, other_label, other_key = report.get("baseline_summary"), "Ruiz 2020", "baseline"
+    if other is None:
+        other, other_label, other_key = report.get("marked_summary"), "ours + marks", "ours_marked"
     models = [k for k, v in summary.items() if isinstance(v, dict) and "role" in v]
     fig, axes = plt.subplots(1, 3, figsize=(20, 6))
     ax = axes[0]
     y = np.arange(len(models))
-    for i, (label, doc, cond) in enumerate((("ours", summary, "none"), ("ours, JPEG 75", summary, "jpeg75"), ("Ruiz 2020", base, "none"), ("Ruiz 2020, JPEG 75", base, "jpeg75"))):
+    bars = [("ours", summary, "none"), ("ours, JPEG 75", summary, "jpeg75")]
+    if other is not None:
+        bars += [(other_label, other, "none"), (f"{other_label}, JPEG 75", other, "jpeg75")]
+    for i, (label, doc, cond) in enumerate(bars):
         vals = [doc[m][_KEYS[cond]] or 0.0 for m in models]
-        ax.barh(y + (i - 1.5) * 0.2, vals, height=0.2, label=label)
+        ax.barh(y + (i - (len(bars) - 1) / 2) * 0.2, vals, height=0.2, label=label)
     ax.set_yticks(y, [f"{m} ({summary[m]['role']}{', held out' if not summary[m]['attacked'] else ''})" for m in models], fontsize=8)
     ax.set_xlabel("break rate")
     ax.set_xlim(0, 1)
@@ -60,10 +69,10 @@ def plot_report(report: Mapping[str, Any], out: Path) -> None:
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("break rate vs JPEG (solid: attacked, dashed: held out)")
     ax = axes[2]
-    for method, marker in (("ours", "o"), ("baseline", "x")):
+    for method, marker in (("ours", "o"), (other_key, "x")):
         xs, ys = [], []
         for row in report["photos"]:
-            if row.get("face") is None:
+            if row.get("face") is None or method not in row:
                 continue
             doc = row[method]
             verdicts = [doc["models"][m]["none"]["broken"] for m in models if summary[m]["attacked"] and "none" in doc["models"].get(m, {})]
@@ -71,7 +80,8 @@ def plot_report(report: Mapping[str, Any], out: Path) -> None:
             if tested:
                 xs.append(doc["psnr"])
                 ys.append(sum(tested) / len(tested))
-        ax.scatter(xs, ys, marker=marker, label="ours" if method == "ours" else "Ruiz 2020")
+        if xs:
+            ax.scatter(xs, ys, marker=marker, label="ours" if method == "ours" else other_label)
     ax.axvline(35, color="grey", ls=":", label="35 dB target")
     ax.set_xlabel("PSNR of the protected photo (dB)")
     ax.set_ylabel("share of attacked networks broken")
