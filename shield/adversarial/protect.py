@@ -67,9 +67,8 @@ Progress = Callable[[int], Callable[[int], None]]
 #: Model inputs are at most 256 px (the official FOMM) and the region spans about 1.9x
 #: the face box, so 384 px keeps each view near or above its size.
 MAX_WORK_SIDE = 384
-#: The same with perceptual shaping: the shaped perturbation lives in the finest scales,
-#: which resampling smooths away, so regions up to this side (every face of a photo of
-#: up to about 1000 px) are attacked at full resolution.
+#: The same with perceptual shaping (a face region is further held to
+#: :data:`MAX_SHAPED_FACE_SIDE`, so this bounds the whole-frame attack).
 MAX_SHAPED_WORK_SIDE = 640
 #: With perceptual shaping, the longest side of the face box in the work copy. Every
 #: attacked network sees the face at about 150 px or less (dlib's and face-api.js's
@@ -81,13 +80,6 @@ MAX_SHAPED_WORK_SIDE = 640
 #: three photos of 1275-1500 px with faces of 200-260 px: 1-4 dB less energy, and the
 #: MTCNN + dlib pipeline broken on one of the three, against all three at 640 px).
 MAX_SHAPED_FACE_SIDE = 160
-#: With perceptual shaping the perturbation is upsampled from the work copy by bicubic
-#: interpolation alone. A Gaussian of 1 work pixel before it (once used against a
-#: grid at the resampling period) kept 1% of a 2 px period and 29% of a 4 px one, the
-#: scales the shaped perturbation lives in: measured on two photos of 1275-1500 px, it
-#: left 2.5 dB less energy on the face and neither swap front-end broken on one of them;
-#: without it the grid measure is that of the same photos attacked at 640 px
-#: (``grid_modulation`` 0.09 and 0.19 against 0.13 and 0.19).
 
 
 @dataclass(frozen=True)
@@ -339,6 +331,12 @@ def protect_tensor_region(
         budget = _budget(x, region.mask, preset)
         delta = F.interpolate(adv - xw, size=size, mode="bilinear", align_corners=False)
     else:
+        # Bicubic interpolation alone: a 1 px Gaussian before it (once used against a grid at
+        # the resampling period) kept 1% of a 2 px period and 29% of a 4 px one, the scales
+        # the shaped perturbation lives in (measured on two 1275-1500 px photos: 2.5 dB less
+        # energy on the face, neither swap front-end broken on one of them); without it the
+        # grid measure is that of the same photos attacked at 640 px (grid_modulation 0.09
+        # and 0.19 against 0.13 and 0.19).
         budget = F.interpolate(_budget(xw, work.mask, preset), size=size, mode="bilinear", align_corners=False)
         delta = F.interpolate(adv - xw, size=size, mode="bicubic", align_corners=False)
     delta = torch.maximum(torch.minimum(delta, budget), -budget)
