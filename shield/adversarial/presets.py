@@ -23,7 +23,7 @@ every attacked network weighs 1.
 - ``balanced`` (target <= 20 s per face; the default): 40 steps with expectation over
   JPEG 50-95 / rescale / shift / blur, momentum, four of the seven loss terms per
   step (adds BlazeFace full range), plus the official checkpoints a user imported.
-- ``max`` (minutes per face: about 11 on one thread): the larger budget above (visible as fine grain on
+- ``max`` (target 60 s per face, missed: 8-13 minutes measured on one thread on a shared machine): the larger budget above (visible as fine grain on
   smooth skin at full size), 80 steps, two transformations per step, every term of every
   network each step, adds the CycleGAN generator and our surrogates.
 
