@@ -23,9 +23,10 @@ every attacked network weighs 1.
 - ``balanced`` (target <= 20 s per face; the default): 40 steps with expectation over
   JPEG 50-95 / rescale / shift / blur, momentum, four of the seven loss terms per
   step (adds BlazeFace full range), plus the official checkpoints a user imported.
-- ``max`` (target 60 s per face, missed: 8-13 minutes measured on one thread on a shared machine): the larger budget above (visible as fine grain on
-  smooth skin at full size), 80 steps, two transformations per step, every term of every
-  network each step, adds the CycleGAN generator and our surrogates.
+- ``max`` (target 60 s per face, missed: 8-13 minutes measured on one thread of a shared
+  machine): the larger budget above (visible as fine grain on smooth skin at full size),
+  80 steps, two transformations per step, every term of every network each step, adds the
+  CycleGAN generator and our surrogates.
 
 Held out of every preset (:data:`HELD_OUT`), one network per role: face-api.js's SSD
 detector, 68-point landmarks and recognition net (a complete second tool), the 26-style
