@@ -13,6 +13,7 @@ Coordinates are pixels of the image handed to the detector, ``(x0, y0, x1, y1)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,21 @@ class Candidates:
     scores: torch.Tensor
     landmarks: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+
+    @staticmethod
+    def cat(parts: Sequence[Candidates]) -> Candidates:
+        """The rows of ``parts`` in order; landmarks and logits only when every part has them."""
+
+        def joined(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+            present = [v for v in values if v is not None]
+            return torch.cat(present) if len(present) == len(values) else None
+
+        return Candidates(
+            torch.cat([p.boxes for p in parts]),
+            torch.cat([p.scores for p in parts]),
+            joined([p.landmarks for p in parts]),
+            joined([p.logits for p in parts]),
+        )
 
 
 @dataclass(frozen=True)

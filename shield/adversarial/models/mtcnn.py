@@ -239,11 +239,6 @@ def _face(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.softmax(raw, dim=1)[:, 1], raw[:, 1] - raw[:, 0]
 
 
-def _logits(rows: Candidates) -> torch.Tensor:
-    assert rows.logits is not None  # every stage's rows carry them
-    return rows.logits
-
-
 def _empty(like: torch.Tensor, landmarks: bool = False) -> Candidates:
     z = like.new_zeros((0, 4))
     return Candidates(z, like.new_zeros((0,)), like.new_zeros((0, 5, 2)) if landmarks else None, like.new_zeros((0,)))
@@ -278,11 +273,7 @@ class MTCNN(nn.Module):
         ``landmarks`` is None: only the O-Net rows have them (see :meth:`stages`).
         """
         s = self.stages(image)
-        return Candidates(
-            torch.cat([s.pnet.boxes, s.rnet.boxes, s.onet.boxes]),
-            torch.cat([s.pnet.scores, s.rnet.scores, s.onet.scores]),
-            logits=torch.cat([_logits(s.pnet), _logits(s.rnet), _logits(s.onet)]),
-        )
+        return Candidates.cat([s.pnet, s.rnet, s.onet])
 
     def detect(self, image: torch.Tensor) -> list[Detection]:
         """facenet's ``MTCNN().detect(img, landmarks=True)``: faces above 0.7, largest first."""

@@ -30,12 +30,7 @@ class LateStages(nn.Module):
 
     def candidates(self, image: torch.Tensor) -> Candidates:
         s = self.mtcnn.stages(image)  # type: ignore[operator]
-        assert s.rnet.logits is not None and s.onet.logits is not None
-        return Candidates(
-            torch.cat([s.rnet.boxes, s.onet.boxes]),
-            torch.cat([s.rnet.scores, s.onet.scores]),
-            logits=torch.cat([s.rnet.logits, s.onet.logits]),
-        )
+        return Candidates.cat([s.rnet, s.onet])
 
     def detect(self, image: torch.Tensor) -> Sequence[Detection]:
         return self.mtcnn.detect(image)  # type: ignore[operator]
