@@ -33,7 +33,7 @@ from PIL import Image
 
 from lab.bench.surrogate_harness import Surrogates, _deepfakes, _pair_mse, load_driving, on_surrogates
 from shield import watermark
-from shield.adversarial.face_views import locate_faces
+from shield.adversarial.face_views import largest_face, locate_faces
 from shield.adversarial.protect import protect_pixels
 from shield.config import load_settings
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         faces = locate_faces(rgb)
         if not faces:
             continue
-        face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        face = largest_face(faces)
         t0 = time.perf_counter()
         result = protect_pixels(rgb, strength=preset, seed=args.seed + i, models=models.targets, faces=[face])
         images = {

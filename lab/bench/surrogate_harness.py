@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
+from shield.adversarial.face_views import FaceGeometry, affine_crop, largest_face, locate_faces
 from shield.adversarial.metrics import DISRUPTION_THRESHOLD, disruption_mse
 from shield.adversarial.models.autoencoder import FaceSwapAE
 from shield.adversarial.models.fomm import FOMM, Keypoints, movement_scale, relative_keypoints
@@ -373,7 +373,7 @@ def run_bench(
         if not faces:
             report["photos"].append({"photo": path.name, "skipped": "no face found"})
             continue
-        face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        face = largest_face(faces)
         if face_boxes is not None:
             face_boxes[path.stem] = face.box
         reference = dl.descriptor(rgb)
@@ -521,7 +521,7 @@ def run_tradeoff(
         rgb = np.array(Image.open(path).convert("RGB"))
         faces = locate_faces(rgb)
         if faces:
-            face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            face = largest_face(faces)
             clean = {c: _deepfakes(CONDITIONS[c](rgb), face, fomms, clip_kp, models.faceswap) for c in conditions}
             prepared.append((path.name, rgb, face, clean))
     points = []

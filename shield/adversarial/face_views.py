@@ -16,6 +16,7 @@ pixels, and the attack has to see that same average, not a sparse subsample.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from shield.faces.align import ARCFACE_TEMPLATE_112, DLIB_PADDING, similarity_fi
 from shield.faces.detect import detection_scale
 
 __all__ = [
-    "View", "FaceGeometry", "affine_crop", "view_bbox", "locate_faces", "whole_frame_view", "five_point_view",
+    "View", "FaceGeometry", "affine_crop", "view_bbox", "locate_faces", "largest_face", "whole_frame_view", "five_point_view",
     "FOMM_CROP_ENLARGE", "CHIP_PADDING",
 ]  # fmt: skip
 
@@ -194,6 +195,15 @@ def whole_frame_view(width: int, height: int, size: int) -> View:
     """The whole photo squeezed into a ``size`` square (for ``whole_frame`` protection)."""
     kx, ky = size / width, size / height
     return View(np.array([[kx, 0.0, 0.5 * kx - 0.5], [0.0, ky, 0.5 * ky - 0.5]]), size)
+
+
+def largest_face(faces: Sequence[FaceGeometry]) -> FaceGeometry:
+    """The face with the largest box (the one a benchmark or a figure evaluates).
+
+    Raises:
+        ValueError: ``faces`` is empty.
+    """
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
 def locate_faces(rgb: np.ndarray, *, upsample: int = 1) -> list[FaceGeometry]:

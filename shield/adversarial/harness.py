@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shield.adversarial.face_views import FaceGeometry, View, affine_crop, locate_faces
+from shield.adversarial.face_views import FaceGeometry, View, affine_crop, largest_face, locate_faces
 from shield.adversarial.metrics import colour_shift, grid_energy, grid_modulation, psnr, ssim
 from shield.adversarial.pipeline_check import FrontEnd, pipeline_verdict
 from shield.adversarial.presets import HELD_OUT, RUIZ_BASELINE, Preset, get_preset
@@ -240,7 +240,7 @@ def run_harness(
         if not faces:
             rows.append({"photo": path.name, "face": None})
             continue
-        face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        face = largest_face(faces)
         row: dict[str, Any] = {"photo": path.name, "size": [rgb.shape[1], rgb.shape[0]], "face": [round(v, 1) for v in face.box]}
         images: dict[str, Any] = {"original": rgb}
         for method, p in methods.items():

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shield.adversarial.face_views import locate_faces
+from shield.adversarial.face_views import largest_face, locate_faces
 from shield.adversarial.harness import _fit, _visibility
 from shield.adversarial.presets import get_preset
 from shield.adversarial.protect import protect_pixels
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
 
     rgb = _fit(np.array(Image.open(args.photo).convert("RGB")))
-    face = max(locate_faces(rgb), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest_face(locate_faces(rgb))
     shaped = get_preset(args.strength)
     variants = {"previous budget (RGB, texture-scaled)": replace(shaped, shaping=None), "perceptual budget": shaped}
     models = load_ensemble(dict(shaped.weights), "cpu")

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
+from shield.adversarial.face_views import FaceGeometry, affine_crop, largest_face, locate_faces
 from shield.adversarial.pipeline_check import MtcnnDlib, pipeline_verdict
 from shield.adversarial.presets import PRESETS
 from shield.adversarial.protect import protect_pixels
@@ -32,7 +32,7 @@ def portrait() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def face(portrait: np.ndarray) -> FaceGeometry:
-    return max(locate_faces(portrait), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return largest_face(locate_faces(portrait))
 
 
 def _verdict(target: Target, face: FaceGeometry, clean: np.ndarray, other: np.ndarray) -> bool | None:
@@ -83,7 +83,7 @@ def test_the_attack_breaks_a_real_network_on_a_real_photo(shared_data: Path, nam
     """The shared-data variant of the test above: a detector and an identity encoder on one real
     photo (a tuning photo at its own 594 x 408 px, the face about 220 px), with the full budget and steps."""
     rgb = np.asarray(Image.open(shared_data / "photos" / "deepface_img10.jpg").convert("RGB"))
-    face = max(locate_faces(rgb), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest_face(locate_faces(rgb))
     preset = replace(PRESETS["balanced"], name="unit", eot=None, terms_per_step=None, weights={name: 1.0})
     result = protect_pixels(rgb, strength=preset, seed=0, models=[targets[name]], faces=[face])
     assert result.self_check[name].broken == 1

@@ -14,7 +14,7 @@ from shield_tiny_models import tiny_threat_models
 from skimage import data
 
 from shield.adversarial.attacks import FommDistortion, KeypointDisplacement
-from shield.adversarial.face_views import FaceGeometry, affine_crop, locate_faces
+from shield.adversarial.face_views import FaceGeometry, affine_crop, largest_face, locate_faces
 from shield.adversarial.models.arcface import ArcFace
 from shield.adversarial.models.fomm import FOMM
 from shield.adversarial.models.simswap import SimSwapGenerator
@@ -47,7 +47,7 @@ def portrait() -> np.ndarray:
 def face(portrait: np.ndarray) -> FaceGeometry:
     faces = locate_faces(portrait)
     assert faces, "dlib finds the astronaut's face"
-    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return largest_face(faces)
 
 
 def test_budget_holds_after_quantisation_and_outside_the_face_nothing_changes(portrait: np.ndarray, face: FaceGeometry) -> None:
@@ -264,7 +264,7 @@ def test_a_large_face_is_attacked_at_the_networks_scale_and_keeps_its_budget(por
     from shield.adversarial.protect import MAX_SHAPED_FACE_SIDE, _work_scale
 
     big = np.array(Image.fromarray(portrait).resize((1536, 1536), Image.Resampling.LANCZOS))
-    large = max(locate_faces(big), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    large = largest_face(locate_faces(big))
     models = tiny_threat_models(identity=True)
     region = _face_region(large, models, 1536, 1536)
     side = max(large.box[2] - large.box[0], large.box[3] - large.box[1])

@@ -16,7 +16,7 @@ from skimage import data
 from toy_threat import ToyBlur
 
 from shield.adversarial import zoo
-from shield.adversarial.face_views import locate_faces
+from shield.adversarial.face_views import largest_face, locate_faces
 from shield.adversarial.models.detections import Detection
 from shield.adversarial.models.fomm import FOMM, save_official_checkpoint
 from shield.adversarial.models.fomm.config import TINY
@@ -70,7 +70,7 @@ def test_a_toy_plug_in_registered_from_one_file_is_attacked_and_self_checked(toy
     with pytest.raises(ValueError, match="already exists"):
         register(ToyBlur)
     portrait = np.array(data.astronaut())
-    face = max(locate_faces(portrait), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest_face(locate_faces(portrait))
     preset = replace(PRESETS["fast"], steps=2, weights={"toy-blur": 1.0})
     models = load_ensemble({"toy-blur": 1.0})
     result = protect_pixels(portrait, strength=preset, seed=0, models=models, faces=[face])
@@ -82,7 +82,7 @@ def test_a_toy_plug_in_registered_from_one_file_is_attacked_and_self_checked(toy
 
 def test_the_clean_photo_breaks_no_stage() -> None:
     portrait = np.array(data.astronaut())
-    face = max(locate_faces(portrait), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest_face(locate_faces(portrait))
     x = torch.from_numpy(portrait).permute(2, 0, 1)[None].float() / 255
     for target in tiny_threat_models(identity=True):
         view = target.view(face, portrait.shape[1], portrait.shape[0])
